@@ -1,0 +1,4 @@
+export { JpegError, type JpegErrorCode } from './errors.js';
+export { type RawImage, type Subsampling } from './image.js';
+export { encodeJpeg, type EncodeOptions } from './encoder.js';
+export { qualityScaling, scaleQuantTable, STD_LUMINANCE_QUANT, STD_CHROMINANCE_QUANT } from './tables.js';
