@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PNG } from 'pngjs';
+import type { RawImage } from '../src/index.js';
+
+/** `../shared/golden` beside the repository (override with CODIFF_GOLDEN). */
+export const GOLDEN_DIR =
+  process.env.CODIFF_GOLDEN ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/golden');
+export const JPEG_DIR = join(GOLDEN_DIR, 'jpeg');
+
+if (!existsSync(join(JPEG_DIR, 'manifest.json'))) {
+  throw new Error(`golden vectors not found at ${JPEG_DIR}: check out ../shared beside the repo or set CODIFF_GOLDEN`);
+}
+
+export const manifest = JSON.parse(readFileSync(join(JPEG_DIR, 'manifest.json'), 'utf8'));
+
+export function readGolden(relative: string): Uint8Array {
+  return new Uint8Array(readFileSync(join(JPEG_DIR, relative)));
+}
+
+export function readPngRgb(path: string): RawImage {
+  const png = PNG.sync.read(Buffer.from(readFileSync(path)));
+  const data = new Uint8Array(png.width * png.height * 3);
+  for (let i = 0, j = 0; i < data.length; i += 3, j += 4) {
+    data[i] = png.data[j]!;
+    data[i + 1] = png.data[j + 1]!;
+    data[i + 2] = png.data[j + 2]!;
+  }
+  return { width: png.width, height: png.height, channels: 3, data };
+}
+
+export const goldenImage = (name: string) => readPngRgb(join(JPEG_DIR, manifest.images[name].png));
+
+export const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+export interface EncodingCase {
+  image: string;
+  key: string;
+  encoder: 'pil' | 'opencv' | 'cjpeg' | 'cjpeg_baseline';
+  quality: number;
+  jpeg: string;
+  sha256: string;
+  decodedPng: string;
+  decodedSha256: string;
+}
+
+export const encodingCases: EncodingCase[] = Object.entries<Record<string, any>>(manifest.encodings).flatMap(([image, encs]) =>
+  Object.entries<any>(encs).map(([key, e]) => ({
+    image,
+    key,
+    encoder: e.encoder,
+    quality: e.quality,
+    jpeg: e.jpeg,
+    sha256: e.sha256,
+    decodedPng: e.decoded.djpeg.png,
+    decodedSha256: e.decoded.djpeg.rgb_sha256,
+  })),
+);
+
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}
