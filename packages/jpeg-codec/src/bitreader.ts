@@ -20,20 +20,20 @@ export function decodingTable(spec: HuffmanSpec): DecodingTable {
   const valoffset = new Int32Array(18);
   let p = 0;
   for (let l = 1; l <= 16; l++) {
-    const n = spec.bits[l - 1]!;
+    const n = spec.bits[l - 1];
     if (n) {
-      valoffset[l] = p - codes[p]!;
-      maxcode[l] = codes[p + n - 1]!;
+      valoffset[l] = p - codes[p];
+      maxcode[l] = codes[p + n - 1];
     }
     p += n;
   }
   maxcode[17] = 0x7fffffff; // sentinel: terminates the slow-path search
   for (let i = 0; i < codes.length; i++) {
-    const len = lengths[i]!;
+    const len = lengths[i];
     if (len > LOOKAHEAD) continue;
     const shift = LOOKAHEAD - len;
-    const base = codes[i]! << shift;
-    for (let j = 0; j < 1 << shift; j++) lookup[base + j] = (len << 8) | spec.values[i]!;
+    const base = codes[i] << shift;
+    for (let j = 0; j < 1 << shift; j++) lookup[base + j] = (len << 8) | spec.values[i];
   }
   return { lookup, maxcode, valoffset, values: spec.values.slice(0, codes.length), maxSymbol: Math.max(0, ...spec.values.slice(0, codes.length)) };
 }
@@ -61,7 +61,7 @@ export class BitReader {
       if (!this.stopped) {
         if (this.pos >= data.length) this.stopped = true;
         else {
-          byte = data[this.pos]!;
+          byte = data[this.pos];
           if (byte === 0xff) {
             // Stuffed 0xFF00 is data; fill bytes 0xFF... before a zero are too (libjpeg treats FF FF 00 alike).
             let q = this.pos + 1;
@@ -106,17 +106,17 @@ export class BitReader {
 
   decode(t: DecodingTable): number {
     if (this.count < 16) this.fill();
-    const e = t.lookup[(this.buf >>> (this.count - LOOKAHEAD)) & ((1 << LOOKAHEAD) - 1)]!;
+    const e = t.lookup[(this.buf >>> (this.count - LOOKAHEAD)) & ((1 << LOOKAHEAD) - 1)];
     if (e !== 0) {
       this.count -= e >> 8;
       return e & 0xff;
     }
     for (let l = LOOKAHEAD + 1; l <= 17; l++) {
       const code = (this.buf >>> (this.count - l)) & ((1 << l) - 1);
-      if (code <= t.maxcode[l]!) {
+      if (code <= t.maxcode[l]) {
         if (l === 17) break;
         this.count -= l;
-        return t.values[t.valoffset[l]! + code]!;
+        return t.values[t.valoffset[l] + code];
       }
     }
     throw new JpegError('CORRUPT', 'corrupt entropy-coded data: invalid Huffman code');
@@ -139,7 +139,7 @@ export class BitReader {
       }
       if (data[p] !== 0) {
         this.pos = p - 1;
-        return data[p]!;
+        return data[p];
       }
       p++;
     }

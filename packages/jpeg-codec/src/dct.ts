@@ -33,7 +33,7 @@ export function quantDivisors(quantNatural: Uint16Array): QuantDivisors {
   const correction = new Uint32Array(64);
   const shift = new Uint8Array(64);
   for (let i = 0; i < 64; i++) {
-    const divisor = quantNatural[i]! << 3;
+    const divisor = quantNatural[i] << 3;
     const b = 31 - Math.clz32(divisor);
     let r = 16 + b;
     let fq = Math.floor(2 ** r / divisor);
@@ -69,24 +69,24 @@ export function forwardDctQuantize(
   // Pass 1: rows, centred samples, results scaled up by 2^PASS1_BITS.
   for (let row = 0; row < 8; row++) {
     const p = offset + row * stride;
-    const d0 = samples[p]! - 128, d1 = samples[p + 1]! - 128, d2 = samples[p + 2]! - 128, d3 = samples[p + 3]! - 128;
-    const d4 = samples[p + 4]! - 128, d5 = samples[p + 5]! - 128, d6 = samples[p + 6]! - 128, d7 = samples[p + 7]! - 128;
+    const d0 = samples[p] - 128, d1 = samples[p + 1] - 128, d2 = samples[p + 2] - 128, d3 = samples[p + 3] - 128;
+    const d4 = samples[p + 4] - 128, d5 = samples[p + 5] - 128, d6 = samples[p + 6] - 128, d7 = samples[p + 7] - 128;
     const o = row * 8;
     transform1d(d0, d1, d2, d3, d4, d5, d6, d7, ws, o, 1, PASS1_BITS, CONST_BITS - PASS1_BITS, 0);
   }
   // Pass 2: columns; removes the pass-1 scaling, leaves the overall ×8 of ISLOW.
   for (let col = 0; col < 8; col++) {
     transform1d(
-      ws[col]!, ws[col + 8]!, ws[col + 16]!, ws[col + 24]!, ws[col + 32]!, ws[col + 40]!, ws[col + 48]!, ws[col + 56]!,
+      ws[col], ws[col + 8], ws[col + 16], ws[col + 24], ws[col + 32], ws[col + 40], ws[col + 48], ws[col + 56],
       ws, col, 8, 0, CONST_BITS + PASS1_BITS, PASS1_BITS,
     );
   }
   const { reciprocal, correction, shift } = divisors;
   for (let i = 0; i < 64; i++) {
-    const x = ws[i]!;
+    const x = ws[i];
     // The product is below 2^32, so `>>>` (ToUint32, then shift) is exact.
-    if (x < 0) out[i] = -(((-x + correction[i]!) * reciprocal[i]!) >>> shift[i]!);
-    else out[i] = ((x + correction[i]!) * reciprocal[i]!) >>> shift[i]!;
+    if (x < 0) out[i] = -(((-x + correction[i]) * reciprocal[i]) >>> shift[i]);
+    else out[i] = ((x + correction[i]) * reciprocal[i]) >>> shift[i];
   }
 }
 
@@ -162,17 +162,17 @@ export function inverseDctIslow(
   // Pass 1: columns from input into ws, scaled up by 2^PASS1_BITS.
   for (let col = 0; col < 8; col++) {
     const c = coefOffset + col;
-    const c1 = coefs[c + 8]!, c2 = coefs[c + 16]!, c3 = coefs[c + 24]!, c4 = coefs[c + 32]!;
-    const c5 = coefs[c + 40]!, c6 = coefs[c + 48]!, c7 = coefs[c + 56]!;
+    const c1 = coefs[c + 8], c2 = coefs[c + 16], c3 = coefs[c + 24], c4 = coefs[c + 32];
+    const c5 = coefs[c + 40], c6 = coefs[c + 48], c7 = coefs[c + 56];
     if ((c1 | c2 | c3 | c4 | c5 | c6 | c7) === 0) {
-      const dc = (coefs[c]! * quant[col]!) << PASS1_BITS;
+      const dc = (coefs[c] * quant[col]) << PASS1_BITS;
       ws[col] = dc; ws[col + 8] = dc; ws[col + 16] = dc; ws[col + 24] = dc;
       ws[col + 32] = dc; ws[col + 40] = dc; ws[col + 48] = dc; ws[col + 56] = dc;
       continue;
     }
     idct1d(
-      coefs[c]! * quant[col]!, c1 * quant[col + 8]!, c2 * quant[col + 16]!, c3 * quant[col + 24]!,
-      c4 * quant[col + 32]!, c5 * quant[col + 40]!, c6 * quant[col + 48]!, c7 * quant[col + 56]!,
+      coefs[c] * quant[col], c1 * quant[col + 8], c2 * quant[col + 16], c3 * quant[col + 24],
+      c4 * quant[col + 32], c5 * quant[col + 40], c6 * quant[col + 48], c7 * quant[col + 56],
       CONST_BITS - PASS1_BITS,
     );
     ws[col] = r0; ws[col + 8] = r1; ws[col + 16] = r2; ws[col + 24] = r3;
@@ -184,16 +184,16 @@ export function inverseDctIslow(
   for (let row = 0; row < 8; row++) {
     const w = row * 8;
     const o = outOffset + row * outStride;
-    const w1 = ws[w + 1]!, w2 = ws[w + 2]!, w3 = ws[w + 3]!, w4 = ws[w + 4]!, w5 = ws[w + 5]!, w6 = ws[w + 6]!, w7 = ws[w + 7]!;
+    const w1 = ws[w + 1], w2 = ws[w + 2], w3 = ws[w + 3], w4 = ws[w + 4], w5 = ws[w + 5], w6 = ws[w + 6], w7 = ws[w + 7];
     if ((w1 | w2 | w3 | w4 | w5 | w6 | w7) === 0) {
-      const v = limit[((ws[w]! + (1 << (PASS1_BITS + 2))) >> (PASS1_BITS + 3)) & 1023]!;
+      const v = limit[((ws[w] + (1 << (PASS1_BITS + 2))) >> (PASS1_BITS + 3)) & 1023];
       out[o] = v; out[o + 1] = v; out[o + 2] = v; out[o + 3] = v;
       out[o + 4] = v; out[o + 5] = v; out[o + 6] = v; out[o + 7] = v;
       continue;
     }
-    idct1d(ws[w]!, w1, w2, w3, w4, w5, w6, w7, shift);
-    out[o] = limit[r0 & 1023]!; out[o + 1] = limit[r1 & 1023]!; out[o + 2] = limit[r2 & 1023]!; out[o + 3] = limit[r3 & 1023]!;
-    out[o + 4] = limit[r4 & 1023]!; out[o + 5] = limit[r5 & 1023]!; out[o + 6] = limit[r6 & 1023]!; out[o + 7] = limit[r7 & 1023]!;
+    idct1d(ws[w], w1, w2, w3, w4, w5, w6, w7, shift);
+    out[o] = limit[r0 & 1023]; out[o + 1] = limit[r1 & 1023]; out[o + 2] = limit[r2 & 1023]; out[o + 3] = limit[r3 & 1023];
+    out[o + 4] = limit[r4 & 1023]; out[o + 5] = limit[r5 & 1023]; out[o + 6] = limit[r6 & 1023]; out[o + 7] = limit[r7 & 1023];
   }
 }
 

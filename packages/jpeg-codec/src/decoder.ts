@@ -53,6 +53,7 @@ export interface JpegInfo {
 }
 
 export interface DecodedJpeg extends RawImage {
+  readonly data: Uint8Array;
   readonly info: JpegInfo;
 }
 
@@ -148,7 +149,7 @@ class JpegParser {
       if (pos > start) this.warnings.push(`${pos - start} extraneous bytes before marker`);
       while (pos < d.length && d[pos] === 0xff) pos++;
       if (pos >= d.length) break;
-      const marker = d[pos++]!;
+      const marker = d[pos++];
       if (marker === 0xd9) sawEoi = true;
       else if (marker === 0xda) pos = this.scan(pos);
       else if ((marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) continue; // parameterless, ignored as libjpeg does
@@ -170,7 +171,7 @@ class JpegParser {
   private segment(marker: number, pos: number): number {
     const d = this.data;
     if (pos + 2 > d.length) throw new JpegError('TRUNCATED', `data ends inside marker 0xFF${hex(marker)}`);
-    const length = (d[pos]! << 8) | d[pos + 1]!;
+    const length = (d[pos] << 8) | d[pos + 1];
     if (length < 2) throw new JpegError('CORRUPT', `marker 0xFF${hex(marker)} has invalid length ${length}`);
     const end = pos + length;
     if (end > d.length) throw new JpegError('TRUNCATED', `data ends inside marker 0xFF${hex(marker)} segment`);
@@ -181,7 +182,7 @@ class JpegParser {
     else if (marker === 0xdb) this.dqt(body);
     else if (marker === 0xdd) {
       if (body.length !== 2) throw new JpegError('CORRUPT', 'DRI segment has wrong length');
-      this.restartInterval = (body[0]! << 8) | body[1]!;
+      this.restartInterval = (body[0] << 8) | body[1];
     } else if (marker === 0xdc) throw new JpegError('UNSUPPORTED', 'DNL marker (height defined after the scan) is not supported');
     else if (marker === 0xcc) throw new JpegError('UNSUPPORTED', 'arithmetic coding (DAC marker) is not supported');
     else if (marker === 0xe0) this.jfif ||= ascii(body, 5) === 'JFIF\0';
@@ -198,14 +199,14 @@ class JpegParser {
   private dqt(body: Uint8Array): void {
     let p = 0;
     while (p < body.length) {
-      const pq = body[p]! >> 4;
-      const tq = body[p]! & 15;
+      const pq = body[p] >> 4;
+      const tq = body[p] & 15;
       p++;
       if (pq > 1 || tq > 3) throw new JpegError('CORRUPT', `DQT: invalid table ${tq} precision ${pq}`);
       const size = pq ? 128 : 64;
       if (p + size > body.length) throw new JpegError('CORRUPT', 'DQT segment too short');
       const natural = new Uint16Array(64);
-      for (let k = 0; k < 64; k++) natural[ZIGZAG_TO_NATURAL[k]!] = pq ? (body[p + 2 * k]! << 8) | body[p + 2 * k + 1]! : body[p + k]!;
+      for (let k = 0; k < 64; k++) natural[ZIGZAG_TO_NATURAL[k]] = pq ? (body[p + 2 * k] << 8) | body[p + 2 * k + 1] : body[p + k];
       p += size;
       this.quantNatural[tq] = natural;
       this.quant[tq] = Int32Array.from(natural);
@@ -217,8 +218,8 @@ class JpegParser {
     let p = 0;
     while (p < body.length) {
       if (p + 17 > body.length) throw new JpegError('CORRUPT', 'DHT segment too short');
-      const tc = body[p]! >> 4;
-      const th = body[p]! & 15;
+      const tc = body[p] >> 4;
+      const th = body[p] & 15;
       if (tc > 1 || th > 3) throw new JpegError('CORRUPT', `DHT: invalid table class ${tc} id ${th}`);
       const bits = body.slice(p + 1, p + 17);
       const count = bits.reduce((s, b) => s + b, 0);
@@ -233,11 +234,11 @@ class JpegParser {
   private sof(marker: number, body: Uint8Array): void {
     if (this.frameOrUndefined) throw new JpegError('CORRUPT', 'more than one SOF marker');
     if (body.length < 6) throw new JpegError('CORRUPT', 'SOF segment too short');
-    const precision = body[0]!;
+    const precision = body[0];
     if (precision !== 8) throw new JpegError('UNSUPPORTED', `${precision}-bit JPEG is not supported (8-bit only)`);
-    const height = (body[1]! << 8) | body[2]!;
-    const width = (body[3]! << 8) | body[4]!;
-    const n = body[5]!;
+    const height = (body[1] << 8) | body[2];
+    const width = (body[3] << 8) | body[4];
+    const n = body[5];
     if (height === 0) throw new JpegError('UNSUPPORTED', 'image height 0 (defined by a DNL marker) is not supported');
     if (width === 0) throw new JpegError('CORRUPT', 'image width is 0');
     if (n === 4) throw new JpegError('UNSUPPORTED', 'CMYK/YCCK (4-component) JPEG is not supported');
@@ -249,11 +250,11 @@ class JpegParser {
     const specs: { id: number; h: number; v: number; quantTable: number }[] = [];
     for (let i = 0; i < n; i++) {
       const o = 6 + 3 * i;
-      const h = body[o + 1]! >> 4, v = body[o + 1]! & 15, tq = body[o + 2]!;
+      const h = body[o + 1] >> 4, v = body[o + 1] & 15, tq = body[o + 2];
       if (h < 1 || h > 4 || v < 1 || v > 4) throw new JpegError('CORRUPT', `component ${body[o]} has invalid sampling ${h}×${v}`);
       if (tq > 3) throw new JpegError('CORRUPT', `component ${body[o]} uses invalid quantisation table ${tq}`);
       if (specs.some((s) => s.id === body[o])) throw new JpegError('CORRUPT', `duplicate component id ${body[o]}`);
-      specs.push({ id: body[o]!, h, v, quantTable: tq });
+      specs.push({ id: body[o], h, v, quantTable: tq });
     }
     const maxH = Math.max(...specs.map((s) => s.h));
     const maxV = Math.max(...specs.map((s) => s.v));
@@ -292,23 +293,23 @@ class JpegParser {
     const frame = this.frameOrUndefined;
     if (!frame) throw new JpegError('CORRUPT', 'SOS marker before SOF');
     if (pos + 2 > d.length) throw new JpegError('TRUNCATED', 'data ends inside SOS');
-    const length = (d[pos]! << 8) | d[pos + 1]!;
+    const length = (d[pos] << 8) | d[pos + 1];
     if (pos + length > d.length) throw new JpegError('TRUNCATED', 'data ends inside SOS');
-    const ns = d[pos + 2]!;
+    const ns = d[pos + 2];
     if (ns < 1 || ns > 4 || length !== 6 + 2 * ns) throw new JpegError('CORRUPT', 'SOS segment has invalid length or component count');
     const comps: Component[] = [];
     for (let i = 0; i < ns; i++) {
-      const id = d[pos + 3 + 2 * i]!;
+      const id = d[pos + 3 + 2 * i];
       const c = frame.components.find((x) => x.id === id);
       if (!c) throw new JpegError('CORRUPT', `SOS references unknown component ${id}`);
       if (comps.includes(c)) throw new JpegError('CORRUPT', `SOS lists component ${id} twice`);
-      const sel = d[pos + 4 + 2 * i]!;
+      const sel = d[pos + 4 + 2 * i];
       c.dcTable = this.dcSpecs[sel >> 4];
       c.acTable = this.acSpecs[sel & 15];
       comps.push(c);
     }
     const o = pos + 3 + 2 * ns;
-    const ss = d[o]!, se = d[o + 1]!, ah = d[o + 2]! >> 4, al = d[o + 2]! & 15;
+    const ss = d[o], se = d[o + 1], ah = d[o + 2] >> 4, al = d[o + 2] & 15;
     this.scans++;
     const progressive = frame.kind === 'progressive';
     if (progressive) {
@@ -345,7 +346,7 @@ class JpegParser {
     reader: BitReader, frame: Frame, comps: Component[], ss: number, se: number, ah: number, al: number,
   ): void {
     const single = comps.length === 1;
-    const c0 = comps[0]!;
+    const c0 = comps[0];
     const mcusX = single ? c0.blocksWide : frame.mcusX;
     const mcusY = single ? c0.blocksHigh : frame.mcusY;
     const total = mcusX * mcusY;
@@ -420,8 +421,8 @@ class JpegParser {
         for (const [name, [h, v]] of Object.entries(LUMA_SAMPLING)) if (y!.h === h && y!.v === v) subsampling = name as Subsampling;
       }
     }
-    const lumaTable = this.quantNatural[comps[0]!.quantTable];
-    const chromaTable = comps.length === 3 ? this.quantNatural[comps[1]!.quantTable] : undefined;
+    const lumaTable = this.quantNatural[comps[0].quantTable];
+    const chromaTable = comps.length === 3 ? this.quantNatural[comps[1].quantTable] : undefined;
     return {
       width: frame.width,
       height: frame.height,
@@ -466,7 +467,7 @@ function decodeBaseline(r: BitReader, c: Component, o: number, _s: ScanState): v
       continue;
     }
     k += run;
-    coefs[o + NATURAL[k]!] = r.receiveExtend(s);
+    coefs[o + NATURAL[k]] = r.receiveExtend(s);
   }
 }
 
@@ -476,7 +477,7 @@ function decodeDcFirst(r: BitReader, c: Component, o: number, s: ScanState): voi
 }
 
 function decodeDcRefine(r: BitReader, c: Component, o: number, s: ScanState): void {
-  if (r.bit()) c.coefs[o]! |= 1 << s.al;
+  if (r.bit()) c.coefs[o] |= 1 << s.al;
 }
 
 function decodeAcFirst(r: BitReader, c: Component, o: number, s: ScanState): void {
@@ -492,7 +493,7 @@ function decodeAcFirst(r: BitReader, c: Component, o: number, s: ScanState): voi
     const run = rs >> 4;
     if (size) {
       k += run;
-      coefs[o + NATURAL[k]!] = r.receiveExtend(size) * (1 << s.al);
+      coefs[o + NATURAL[k]] = r.receiveExtend(size) * (1 << s.al);
     } else if (run === 15) {
       k += 15;
     } else {
@@ -524,19 +525,19 @@ function decodeAcRefine(r: BitReader, c: Component, o: number, s: ScanState): vo
         break;
       }
       do {
-        const z = o + NATURAL[k]!;
+        const z = o + NATURAL[k];
         if (coefs[z] !== 0) {
-          if (r.bit() && (coefs[z]! & p1) === 0) coefs[z] += coefs[z]! >= 0 ? p1 : m1;
+          if (r.bit() && (coefs[z] & p1) === 0) coefs[z] += coefs[z] >= 0 ? p1 : m1;
         } else if (--run < 0) break;
         k++;
       } while (k <= se);
-      if (value) coefs[o + NATURAL[k]!] = value;
+      if (value) coefs[o + NATURAL[k]] = value;
     }
   }
   if (s.eobrun > 0) {
     for (; k <= se; k++) {
-      const z = o + NATURAL[k]!;
-      if (coefs[z] !== 0 && r.bit() && (coefs[z]! & p1) === 0) coefs[z] += coefs[z]! >= 0 ? p1 : m1;
+      const z = o + NATURAL[k];
+      if (coefs[z] !== 0 && r.bit() && (coefs[z] & p1) === 0) coefs[z] += coefs[z] >= 0 ? p1 : m1;
     }
     s.eobrun--;
   }
@@ -569,31 +570,31 @@ function toPixels(frame: Frame, planes: Plane[], colorSpace: JpegInfo['colorSpac
   const { width, height } = frame;
   const out = new Uint8Array(width * height * channels);
   const rowSources = frame.components.map((c, i) => {
-    const plane = planes[i]!;
+    const plane = planes[i];
     const dw = Math.ceil((width * c.h) / frame.maxH);
     const dh = Math.ceil((height * c.v) / frame.maxV);
     return upsampler(plane.samples, plane.stride, dw, dh, frame.maxH / c.h, frame.maxV / c.v);
   });
-  const rows = rowSources.map(() => new Uint8Array(0));
+  const rows: Uint8Array[] = rowSources.map(() => new Uint8Array(0));
   for (let y = 0; y < height; y++) {
-    for (let i = 0; i < rowSources.length; i++) rows[i] = rowSources[i]!(y);
+    for (let i = 0; i < rowSources.length; i++) rows[i] = rowSources[i](y);
     let o = y * width * channels;
     if (rows.length === 1) {
-      const g = rows[0]!;
+      const g = rows[0];
       if (channels === 1) out.set(g.subarray(0, width), o);
-      else for (let x = 0; x < width; x++, o += 3) out[o] = out[o + 1] = out[o + 2] = g[x]!;
+      else for (let x = 0; x < width; x++, o += 3) out[o] = out[o + 1] = out[o + 2] = g[x];
     } else if (colorSpace === 'rgb') {
       const [r, g, b] = rows;
       for (let x = 0; x < width; x++, o += 3) {
-        out[o] = r![x]!; out[o + 1] = g![x]!; out[o + 2] = b![x]!;
+        out[o] = r![x]; out[o + 1] = g![x]; out[o + 2] = b![x];
       }
     } else {
       const [yr, cbr, crr] = rows;
       for (let x = 0; x < width; x++, o += 3) {
-        const yy = yr![x]! + CLAMP_OFFSET, cb = cbr![x]!, cr = crr![x]!;
-        out[o] = CLAMP[yy + CR_R[cr]!]!;
-        out[o + 1] = CLAMP[yy + ((CB_G[cb]! + CR_G[cr]!) >> 16)]!;
-        out[o + 2] = CLAMP[yy + CB_B[cb]!]!;
+        const yy = yr![x] + CLAMP_OFFSET, cb = cbr![x], cr = crr![x];
+        out[o] = CLAMP[yy + CR_R[cr]];
+        out[o + 1] = CLAMP[yy + ((CB_G[cb] + CR_G[cr]) >> 16)];
+        out[o + 2] = CLAMP[yy + CB_B[cb]];
       }
     }
   }
@@ -609,16 +610,16 @@ function upsampler(src: Uint8Array, stride: number, dw: number, dh: number, fh: 
   if (fh === 2 && fv === 1 && dw > 2) {
     return (y) => {
       const p = y * stride;
-      let v = src[p]!;
+      let v = src[p];
       out[0] = v;
-      out[1] = (v * 3 + src[p + 1]! + 2) >> 2;
+      out[1] = (v * 3 + src[p + 1] + 2) >> 2;
       for (let x = 1; x < dw - 1; x++) {
-        v = src[p + x]! * 3;
-        out[2 * x] = (v + src[p + x - 1]! + 1) >> 2;
-        out[2 * x + 1] = (v + src[p + x + 1]! + 2) >> 2;
+        v = src[p + x] * 3;
+        out[2 * x] = (v + src[p + x - 1] + 1) >> 2;
+        out[2 * x + 1] = (v + src[p + x + 1] + 2) >> 2;
       }
-      v = src[p + dw - 1]!;
-      out[2 * dw - 2] = (v * 3 + src[p + dw - 2]! + 1) >> 2;
+      v = src[p + dw - 1];
+      out[2 * dw - 2] = (v * 3 + src[p + dw - 2] + 1) >> 2;
       out[2 * dw - 1] = v;
       return out;
     };
@@ -629,7 +630,7 @@ function upsampler(src: Uint8Array, stride: number, dw: number, dh: number, fh: 
       const near = rowAt(i);
       const far = rowAt(y & 1 ? i + 1 : i - 1);
       const bias = y & 1 ? 2 : 1;
-      for (let x = 0; x < dw; x++) out[x] = (src[near + x]! * 3 + src[far + x]! + bias) >> 2;
+      for (let x = 0; x < dw; x++) out[x] = (src[near + x] * 3 + src[far + x] + bias) >> 2;
       return out;
     };
   }
@@ -638,15 +639,15 @@ function upsampler(src: Uint8Array, stride: number, dw: number, dh: number, fh: 
       const i = y >> 1;
       const near = rowAt(i);
       const far = rowAt(y & 1 ? i + 1 : i - 1);
-      let last = src[near]! * 3 + src[far]!;
+      let last = src[near] * 3 + src[far];
       let cur = last;
-      let next = src[near + 1]! * 3 + src[far + 1]!;
+      let next = src[near + 1] * 3 + src[far + 1];
       out[0] = (cur * 4 + 8) >> 4;
       out[1] = (cur * 3 + next + 7) >> 4;
       for (let x = 1; x < dw - 1; x++) {
         last = cur;
         cur = next;
-        next = src[near + x + 1]! * 3 + src[far + x + 1]!;
+        next = src[near + x + 1] * 3 + src[far + x + 1];
         out[2 * x] = (cur * 3 + last + 8) >> 4;
         out[2 * x + 1] = (cur * 3 + next + 7) >> 4;
       }
@@ -660,7 +661,7 @@ function upsampler(src: Uint8Array, stride: number, dw: number, dh: number, fh: 
   // Box replication (libjpeg's h2v1/h2v2 plain upsample and int_upsample).
   return (y) => {
     const p = rowAt(Math.floor(y / fv));
-    for (let x = 0; x < dw; x++) out.fill(src[p + x]!, x * fh, x * fh + fh);
+    for (let x = 0; x < dw; x++) out.fill(src[p + x], x * fh, x * fh + fh);
     return out;
   };
 }

@@ -111,11 +111,11 @@ function planComponents(image: RawImage, lumaSampling: readonly [number, number]
     yPlane!.set(data);
   } else {
     for (let i = 0, p = 0; i < n; i++, p += channels) {
-      const r = data[p]!, g = data[p + 1]!, b = data[p + 2]!;
-      yPlane![i] = (R_Y[r]! + G_Y[g]! + B_Y[b]!) >> 16;
+      const r = data[p], g = data[p + 1], b = data[p + 2];
+      yPlane![i] = (R_Y[r] + G_Y[g] + B_Y[b]) >> 16;
       if (cbPlane) {
-        cbPlane[i] = (R_CB[r]! + G_CB[g]! + B_CB[b]!) >> 16;
-        crPlane![i] = (B_CB[r]! + G_CR[g]! + B_CR[b]!) >> 16;
+        cbPlane[i] = (R_CB[r] + G_CB[g] + B_CB[b]) >> 16;
+        crPlane![i] = (B_CB[r] + G_CR[g] + B_CR[b]) >> 16;
       }
     }
   }
@@ -129,7 +129,7 @@ function planComponents(image: RawImage, lumaSampling: readonly [number, number]
     const rows = mcuRows * spec.v * 8;
     const realRows = rowGroups * spec.v; // rows produced from image data; the rest repeat the last one
     const plane = new Uint8Array(stride * rows);
-    downsample(full[ci]!, width, height, plane, stride, Math.min(realRows, rows), fh, fv);
+    downsample(full[ci], width, height, plane, stride, Math.min(realRows, rows), fh, fv);
     for (let y = realRows; y < rows; y++) plane.copyWithin(y * stride, (realRows - 1) * stride, realRows * stride);
     return { ...spec, blocksWide, blocksHigh, plane, stride };
   });
@@ -150,19 +150,19 @@ function downsample(
       if (dstWidth <= width) dst.set(row.subarray(0, dstWidth), o);
       else {
         dst.set(row, o);
-        dst.fill(row[lastX]!, o + width, o + dstWidth);
+        dst.fill(row[lastX], o + width, o + dstWidth);
       }
     } else if (fh === 2 && fv === 1) {
       const r = Math.min(y, lastY) * width;
       for (let x = 0, bias = 0; x < dstWidth; x++, bias ^= 1) {
-        dst[o + x] = (src[r + col(2 * x)]! + src[r + col(2 * x + 1)]! + bias) >> 1;
+        dst[o + x] = (src[r + col(2 * x)] + src[r + col(2 * x + 1)] + bias) >> 1;
       }
     } else if (fh === 2 && fv === 2) {
       const r0 = Math.min(2 * y, lastY) * width;
       const r1 = Math.min(2 * y + 1, lastY) * width;
       for (let x = 0, bias = 1; x < dstWidth; x++, bias ^= 3) {
         const x0 = col(2 * x), x1 = col(2 * x + 1);
-        dst[o + x] = (src[r0 + x0]! + src[r0 + x1]! + src[r1 + x0]! + src[r1 + x1]! + bias) >> 2;
+        dst[o + x] = (src[r0 + x0] + src[r0 + x1] + src[r1 + x0] + src[r1 + x1] + bias) >> 2;
       }
     } else {
       const count = fh * fv;
@@ -170,7 +170,7 @@ function downsample(
         let sum = 0;
         for (let dy = 0; dy < fv; dy++) {
           const r = Math.min(y * fv + dy, lastY) * width;
-          for (let dx = 0; dx < fh; dx++) sum += src[r + col(x * fh + dx)]!;
+          for (let dx = 0; dx < fh; dx++) sum += src[r + col(x * fh + dx)];
         }
         dst[o + x] = Math.trunc((sum + (count >> 1)) / count);
       }
@@ -181,11 +181,11 @@ function downsample(
 /** MCU grid and blocks per MCU of each component; a single-component scan uses 1-block MCUs. */
 function mcuGeometry(components: ComponentPlan[]) {
   if (components.length === 1) {
-    const c = components[0]!;
+    const c = components[0];
     return { mcusX: c.blocksWide, mcusY: c.blocksHigh, shapes: [{ w: 1, h: 1 }] };
   }
   // Luma carries the largest sampling factors, and its real blocks always reach into the last MCU.
-  const luma = components[0]!;
+  const luma = components[0];
   return {
     mcusX: Math.ceil(luma.blocksWide / luma.h),
     mcusY: Math.ceil(luma.blocksHigh / luma.v),
@@ -206,9 +206,9 @@ function quantizedBlocks(components: ComponentPlan[], divisors: QuantDivisors[])
   for (let my = 0; my < mcusY; my++) {
     for (let mx = 0; mx < mcusX; mx++) {
       for (let ci = 0; ci < components.length; ci++) {
-        const c = components[ci]!;
-        const { w, h } = shapes[ci]!;
-        const div = divisors[c.tableIndex]!;
+        const c = components[ci];
+        const { w, h } = shapes[ci];
+        const div = divisors[c.tableIndex];
         for (let by = 0; by < h; by++) {
           for (let bx = 0; bx < w; bx++, blk++) {
             const blockX = mx * w + bx;
@@ -217,7 +217,7 @@ function quantizedBlocks(components: ComponentPlan[], divisors: QuantDivisors[])
             if (blockX < c.blocksWide && blockY < c.blocksHigh) {
               forwardDctQuantize(c.plane, blockY * 8 * c.stride + blockX * 8, c.stride, div, ws, block);
             } else {
-              block[0] = coefs[(blk - 1) * 64]!;
+              block[0] = coefs[(blk - 1) * 64];
             }
           }
         }
@@ -240,7 +240,7 @@ function forEachBlock(
   for (let mcu = 0; mcu < total; mcu++) {
     if (restartInterval > 0 && mcu > 0 && mcu % restartInterval === 0) restart((mcu / restartInterval - 1) & 7);
     for (let ci = 0; ci < shapes.length; ci++) {
-      const count = shapes[ci]!.w * shapes[ci]!.h;
+      const count = shapes[ci].w * shapes[ci].h;
       for (let b = 0; b < count; b++) visit(blk++, ci);
     }
   }
@@ -258,19 +258,19 @@ function symbolStatistics(components: ComponentPlan[], coefs: Int16Array, restar
     components,
     restartInterval,
     (blk, ci) => {
-      const t = components[ci]!.tableIndex;
+      const t = components[ci].tableIndex;
       const o = blk * 64;
-      dc[t]![magnitudeBits(coefs[o]! - lastDc[ci]!)]++;
-      lastDc[ci] = coefs[o]!;
+      dc[t][magnitudeBits(coefs[o] - lastDc[ci])]++;
+      lastDc[ci] = coefs[o];
       let run = 0;
       for (let k = 1; k < 64; k++) {
-        const v = coefs[o + ZIGZAG_TO_NATURAL[k]!]!;
+        const v = coefs[o + ZIGZAG_TO_NATURAL[k]];
         if (v === 0) { run++; continue; }
-        while (run > 15) { ac[t]![0xf0]++; run -= 16; }
-        ac[t]![(run << 4) + magnitudeBits(v)]++;
+        while (run > 15) { ac[t][0xf0]++; run -= 16; }
+        ac[t][(run << 4) + magnitudeBits(v)]++;
         run = 0;
       }
-      if (run > 0) ac[t]![0]++;
+      if (run > 0) ac[t][0]++;
     },
     () => lastDc.fill(0),
   );
@@ -292,29 +292,29 @@ function entropyCode(
     components,
     restartInterval,
     (blk, ci) => {
-      const t = components[ci]!.tableIndex;
-      const dcT = dcTables[t]!;
-      const acT = acTables[t]!;
+      const t = components[ci].tableIndex;
+      const dcT = dcTables[t];
+      const acT = acTables[t];
       const o = blk * 64;
-      const diff = coefs[o]! - lastDc[ci]!;
-      lastDc[ci] = coefs[o]!;
+      const diff = coefs[o] - lastDc[ci];
+      lastDc[ci] = coefs[o];
       let nbits = magnitudeBits(diff);
       if (nbits > 11) throw new JpegError('INVALID_ARGUMENT', 'DC coefficient out of range for 8-bit JPEG');
-      bits.put(dcT.code[nbits]!, dcT.length[nbits]!);
+      bits.put(dcT.code[nbits], dcT.length[nbits]);
       if (nbits) bits.put((diff < 0 ? diff - 1 : diff) & ((1 << nbits) - 1), nbits);
       let run = 0;
       for (let k = 1; k < 64; k++) {
-        const v = coefs[o + zz[k]!]!;
+        const v = coefs[o + zz[k]];
         if (v === 0) { run++; continue; }
-        while (run > 15) { bits.put(acT.code[0xf0]!, acT.length[0xf0]!); run -= 16; }
+        while (run > 15) { bits.put(acT.code[0xf0], acT.length[0xf0]); run -= 16; }
         nbits = magnitudeBits(v);
         if (nbits > 10) throw new JpegError('INVALID_ARGUMENT', 'AC coefficient out of range for 8-bit JPEG');
         const sym = (run << 4) + nbits;
-        bits.put(acT.code[sym]!, acT.length[sym]!);
+        bits.put(acT.code[sym], acT.length[sym]);
         bits.put((v < 0 ? v - 1 : v) & ((1 << nbits) - 1), nbits);
         run = 0;
       }
-      if (run > 0) bits.put(acT.code[0]!, acT.length[0]!);
+      if (run > 0) bits.put(acT.code[0], acT.length[0]);
     },
     (n) => {
       bits.flush();
@@ -347,7 +347,7 @@ function writeHeaders(
     out.u16(2 + 1 + 64 * (precision + 1));
     out.u8((precision << 4) | id);
     for (let k = 0; k < 64; k++) {
-      const v = table[ZIGZAG_TO_NATURAL[k]!]!;
+      const v = table[ZIGZAG_TO_NATURAL[k]];
       if (precision) out.u16(v);
       else out.u8(v);
     }
@@ -361,7 +361,7 @@ function writeHeaders(
   for (const c of components) out.bytes([c.id, (c.h << 4) | c.v, c.tableIndex]);
   dcSpecs.forEach((dc, id) => {
     writeDht(out, 0x00 | id, dc);
-    writeDht(out, 0x10 | id, acSpecs[id]!);
+    writeDht(out, 0x10 | id, acSpecs[id]);
   });
   if (restartInterval > 0) {
     out.u16(0xffdd);
@@ -407,7 +407,7 @@ class ByteWriter {
   }
   bytes(v: ArrayLike<number>): void {
     const b = this.ensure(v.length);
-    for (let i = 0; i < v.length; i++) b[this.length++] = v[i]!;
+    for (let i = 0; i < v.length; i++) b[this.length++] = v[i];
   }
   result(): Uint8Array {
     return this.buf.slice(0, this.length);

@@ -10,14 +10,14 @@ export interface EncodingTable {
 /** Canonical codes of a table in symbol order (Annex C). Throws CORRUPT for an over-subscribed table. */
 export function canonicalCodes(spec: HuffmanSpec): { codes: Uint16Array; lengths: Uint8Array } {
   let total = 0;
-  for (let l = 0; l < 16; l++) total += spec.bits[l]!;
+  for (let l = 0; l < 16; l++) total += spec.bits[l];
   if (total > 256 || total > spec.values.length) throw new JpegError('CORRUPT', 'Huffman table has more codes than symbols');
   const codes = new Uint16Array(total);
   const lengths = new Uint8Array(total);
   let code = 0;
   let p = 0;
   for (let l = 1; l <= 16; l++) {
-    for (let i = 0; i < spec.bits[l - 1]!; i++) {
+    for (let i = 0; i < spec.bits[l - 1]; i++) {
       codes[p] = code;
       lengths[p] = l;
       p++;
@@ -35,8 +35,8 @@ export function encodingTable(spec: HuffmanSpec): EncodingTable {
   const code = new Uint16Array(256);
   const length = new Uint8Array(256);
   for (let i = 0; i < codes.length; i++) {
-    code[spec.values[i]!] = codes[i]!;
-    length[spec.values[i]!] = lengths[i]!;
+    code[spec.values[i]] = codes[i];
+    length[spec.values[i]] = lengths[i];
   }
   return { code, length };
 }
@@ -49,36 +49,36 @@ export function encodingTable(spec: HuffmanSpec): EncodingTable {
 export function optimalTable(freqIn: ArrayLike<number>): HuffmanSpec {
   const MAX_CLEN = 32;
   const freq = new Float64Array(257);
-  for (let i = 0; i < 256; i++) freq[i] = freqIn[i]!;
+  for (let i = 0; i < 256; i++) freq[i] = freqIn[i];
   freq[256] = 1;
   const codesize = new Int32Array(257);
   const others = new Int32Array(257).fill(-1);
   for (;;) {
     let c1 = -1;
     let v = Infinity;
-    for (let i = 0; i <= 256; i++) if (freq[i] && freq[i]! <= v) { v = freq[i]!; c1 = i; }
+    for (let i = 0; i <= 256; i++) if (freq[i] && freq[i] <= v) { v = freq[i]; c1 = i; }
     let c2 = -1;
     v = Infinity;
-    for (let i = 0; i <= 256; i++) if (freq[i] && freq[i]! <= v && i !== c1) { v = freq[i]!; c2 = i; }
+    for (let i = 0; i <= 256; i++) if (freq[i] && freq[i] <= v && i !== c1) { v = freq[i]; c2 = i; }
     if (c2 < 0) break;
-    freq[c1] += freq[c2]!;
+    freq[c1] += freq[c2];
     freq[c2] = 0;
     codesize[c1]++;
-    while (others[c1]! >= 0) { c1 = others[c1]!; codesize[c1]++; }
+    while (others[c1] >= 0) { c1 = others[c1]; codesize[c1]++; }
     others[c1] = c2;
     codesize[c2]++;
-    while (others[c2]! >= 0) { c2 = others[c2]!; codesize[c2]++; }
+    while (others[c2] >= 0) { c2 = others[c2]; codesize[c2]++; }
   }
   const bits = new Int32Array(MAX_CLEN + 1);
   for (let i = 0; i <= 256; i++) {
     if (codesize[i]) {
-      if (codesize[i]! > MAX_CLEN) throw new JpegError('INVALID_ARGUMENT', 'Huffman code length overflow');
-      bits[codesize[i]!]++;
+      if (codesize[i] > MAX_CLEN) throw new JpegError('INVALID_ARGUMENT', 'Huffman code length overflow');
+      bits[codesize[i]]++;
     }
   }
   // Limit code lengths to 16 (JPEG spec K.2 "Adjust_BITS").
   for (let i = MAX_CLEN; i > 16; i--) {
-    while (bits[i]! > 0) {
+    while (bits[i] > 0) {
       let j = i - 2;
       while (bits[j] === 0) j--;
       bits[i] -= 2;

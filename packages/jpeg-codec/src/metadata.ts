@@ -33,7 +33,7 @@ export function estimateQuality(luma: Uint16Array, chroma?: Uint16Array): Qualit
 
 function logDistance(a: Uint16Array, b: Uint16Array): number {
   let e = 0;
-  for (let i = 0; i < 64; i++) e += Math.abs(Math.log(Math.max(1, a[i]!) / b[i]!));
+  for (let i = 0; i < 64; i++) e += Math.abs(Math.log(Math.max(1, a[i]) / b[i]));
   return e;
 }
 
@@ -46,7 +46,7 @@ export function exifOrientation(app1: Uint8Array): number | undefined {
   const tiff = app1.subarray(6);
   const little = tiff[0] === 0x49 && tiff[1] === 0x49;
   if (!little && !(tiff[0] === 0x4d && tiff[1] === 0x4d)) return undefined;
-  const u16 = (o: number) => (little ? tiff[o]! | (tiff[o + 1]! << 8) : (tiff[o]! << 8) | tiff[o + 1]!);
+  const u16 = (o: number) => (little ? tiff[o] | (tiff[o + 1] << 8) : (tiff[o] << 8) | tiff[o + 1]);
   const u32 = (o: number) => (little ? u16(o) + u16(o + 2) * 65536 : u16(o) * 65536 + u16(o + 2));
   if (u16(2) !== 42) return undefined;
   const ifd = u32(4);

@@ -31,7 +31,7 @@ export function scaleQuantTable(base: Uint16Array, quality: number, forceBaselin
   const scale = qualityScaling(quality);
   const out = new Uint16Array(64);
   for (let i = 0; i < 64; i++) {
-    let v = Math.trunc((base[i]! * scale + 50) / 100);
+    let v = Math.trunc((base[i] * scale + 50) / 100);
     if (v <= 0) v = 1;
     if (v > 32767) v = 32767;
     if (forceBaseline && v > 255) v = 255;

@@ -5,16 +5,16 @@ import { rng } from './synthetic.js';
 export function mutate(seed: Uint8Array, random: () => number): Uint8Array {
   const pick = (n: number) => Math.floor(random() * n);
   const headerBiased = () => (random() < 0.5 ? pick(Math.min(seed.length, 700)) : pick(seed.length));
-  let out = seed.slice();
+  let out: Uint8Array = seed.slice();
   const rounds = 1 + pick(4);
   for (let r = 0; r < rounds && out.length > 0; r++) {
     const at = Math.min(headerBiased(), out.length - 1);
     switch (pick(7)) {
       case 0:
-        out[at]! ^= 1 << pick(8);
+        out[at] ^= 1 << pick(8);
         break;
       case 1:
-        out[at] = [0x00, 0xff, 0x7f, 0x80, pick(256)][pick(5)]!;
+        out[at] = [0x00, 0xff, 0x7f, 0x80, pick(256)][pick(5)];
         break;
       case 2:
         out = out.slice(0, at);
@@ -34,7 +34,7 @@ export function mutate(seed: Uint8Array, random: () => number): Uint8Array {
       }
       default: {
         // 16-bit field write (marker lengths, dimensions).
-        const v = [0, 1, 0xffff, pick(65536)][pick(4)]!;
+        const v = [0, 1, 0xffff, pick(65536)][pick(4)];
         out[at] = v >> 8;
         if (at + 1 < out.length) out[at + 1] = v & 0xff;
       }
@@ -69,7 +69,7 @@ export function fuzz(seeds: Uint8Array[], iterations: number, seed: number, maxM
   const report: FuzzReport = { decoded: 0, rejected: {}, failures: [], slowestMs: 0 };
   for (let i = 0; i < iterations; i++) {
     const random = rng(seed * 1_000_003 + i);
-    const input = mutate(seeds[i % seeds.length]!, random);
+    const input = mutate(seeds[i % seeds.length], random);
     const allowTruncated = random() < 0.25;
     const start = performance.now();
     try {

@@ -39,7 +39,7 @@ const doubleCases = Object.entries<any>(manifest.double_compression.cases);
 describe('double compression matches PIL (aligned, crop8, crop4)', () => {
   it('has the 27 cases', () => expect(doubleCases.length).toBe(27));
   it.each(doubleCases)('%s', (name, c) => {
-    const image = goldenImage(name.split('/')[0]!);
+    const image = goldenImage(name.split('/')[0]);
     const [, q1, q2] = /q(\d+)_q(\d+)/.exec(name)!.map(Number);
     const result = doubleCompress(image, q1!, q2!, { shift: c.crop_rows_cols });
     expect([result.height, result.width]).toEqual(c.second_input_shape_hw);
@@ -55,7 +55,7 @@ describe('double compression matches PIL (aligned, crop8, crop4)', () => {
 describe('quantisation tables and quality estimate', () => {
   const tables = manifest.quant_tables_natural_w128_h128.tables as Record<string, Record<string, Record<string, any>>>;
   it.each(Object.keys(tables))('%s tables equal IJG scaling', (encoder) => {
-    for (const [q, byId] of Object.entries(tables[encoder]!)) {
+    for (const [q, byId] of Object.entries(tables[encoder])) {
       const baseline = encoder !== 'cjpeg';
       expect(Array.from(scaleQuantTable(STD_LUMINANCE_QUANT, Number(q), baseline))).toEqual(byId['0'].natural);
       expect(Array.from(scaleQuantTable(STD_CHROMINANCE_QUANT, Number(q), baseline))).toEqual(byId['1'].natural);

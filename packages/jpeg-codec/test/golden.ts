@@ -24,16 +24,16 @@ export function readPngRgb(path: string): RawImage {
   const png = PNG.sync.read(Buffer.from(readFileSync(path)));
   const data = new Uint8Array(png.width * png.height * 3);
   for (let i = 0, j = 0; i < data.length; i += 3, j += 4) {
-    data[i] = png.data[j]!;
-    data[i + 1] = png.data[j + 1]!;
-    data[i + 2] = png.data[j + 2]!;
+    data[i] = png.data[j];
+    data[i + 1] = png.data[j + 1];
+    data[i + 2] = png.data[j + 2];
   }
   return { width: png.width, height: png.height, channels: 3, data };
 }
 
 export const goldenImage = (name: string) => readPngRgb(join(JPEG_DIR, manifest.images[name].png));
 
-export const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+export const sha256 = (data: Uint8Array | Uint8ClampedArray) => createHash('sha256').update(data).digest('hex');
 
 export interface EncodingCase {
   image: string;
@@ -59,7 +59,7 @@ export const encodingCases: EncodingCase[] = Object.entries<Record<string, any>>
   })),
 );
 
-export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+export function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return a.length === b.length ? -1 : n;

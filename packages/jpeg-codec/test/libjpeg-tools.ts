@@ -26,7 +26,7 @@ export function djpeg(jpeg: Uint8Array): RawImage {
   while (fields.length < 4) {
     while (pnm[p] === 0x20 || pnm[p] === 0x0a) p++;
     let s = '';
-    while (pnm[p] !== 0x20 && pnm[p] !== 0x0a) s += String.fromCharCode(pnm[p++]!);
+    while (pnm[p] !== 0x20 && pnm[p] !== 0x0a) s += String.fromCharCode(pnm[p++]);
     fields.push(s);
   }
   p++;
@@ -34,6 +34,6 @@ export function djpeg(jpeg: Uint8Array): RawImage {
   const raw = pnm.subarray(p);
   if (magic === 'P6') return { width: w, height: h, channels: 3, data: raw };
   const data = new Uint8Array(w * h * 3);
-  for (let i = 0; i < w * h; i++) data[3 * i] = data[3 * i + 1] = data[3 * i + 2] = raw[i]!;
+  for (let i = 0; i < w * h; i++) data[3 * i] = data[3 * i + 1] = data[3 * i + 2] = raw[i];
   return { width: w, height: h, channels: 3, data };
 }

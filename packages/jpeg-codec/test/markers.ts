@@ -3,8 +3,8 @@ export function headerSegments(jpeg: Uint8Array): { marker: number; offset: numb
   const out: { marker: number; offset: number; size: number }[] = [];
   let p = 2;
   while (p + 4 <= jpeg.length) {
-    const marker = jpeg[p + 1]!;
-    const size = 2 + ((jpeg[p + 2]! << 8) | jpeg[p + 3]!);
+    const marker = jpeg[p + 1];
+    const size = 2 + ((jpeg[p + 2] << 8) | jpeg[p + 3]);
     out.push({ marker, offset: p, size });
     if (marker === 0xda) break;
     p += size;

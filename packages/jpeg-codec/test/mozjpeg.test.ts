@@ -13,7 +13,7 @@ import { syntheticPhoto } from './synthetic.js';
 
 const SIZES: [number, number][] = [[1, 1], [2, 7], [13, 11], [64, 48], [101, 67]];
 
-function toRgba(image: RawImage): Uint8ClampedArray {
+function toRgba(image: RawImage): Uint8ClampedArray<ArrayBuffer> {
   const rgba = new Uint8ClampedArray(image.width * image.height * 4);
   for (let i = 0; i < image.width * image.height; i++) {
     rgba.set(image.data.subarray(i * 3, i * 3 + 3), i * 4);

@@ -33,7 +33,7 @@ export function syntheticPhoto(width: number, height: number, seed = 1): RawImag
       for (const s of shapes) {
         const dx = x - s.cx, dy = y - s.cy;
         const inside = s.square ? Math.max(Math.abs(dx), Math.abs(dy)) < s.r : dx * dx + dy * dy < s.r * s.r;
-        if (inside) [r, g, b] = [0.3 * r + 0.7 * s.color[0]!, 0.3 * g + 0.7 * s.color[1]!, 0.3 * b + 0.7 * s.color[2]!];
+        if (inside) [r, g, b] = [0.3 * r + 0.7 * s.color[0], 0.3 * g + 0.7 * s.color[1], 0.3 * b + 0.7 * s.color[2]];
       }
       const texture = 12 * Math.sin(x * 0.9 + 0.3 * y) * Math.sin(y * 1.3);
       const i = (y * width + x) * 3;
@@ -51,6 +51,6 @@ function clamp(v: number): number {
 
 export function toGray(image: RawImage): RawImage {
   const data = new Uint8Array(image.width * image.height);
-  for (let i = 0; i < data.length; i++) data[i] = image.data[i * image.channels]!;
+  for (let i = 0; i < data.length; i++) data[i] = image.data[i * image.channels];
   return { width: image.width, height: image.height, channels: 1, data };
 }

@@ -1,0 +1,121 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeJpeg, readJpegInfo } from '@codiff/jpeg-codec';
+import { PNG } from 'pngjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../src/index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const GOLDEN = process.env.CODIFF_GOLDEN ?? resolve(here, '../../../../shared/golden');
+const JPEG_DIR = join(GOLDEN, 'jpeg');
+const BIN = resolve(here, '../dist/bin.js');
+
+async function codiff(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+let dir = '';
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'codiff-cli-'));
+});
+
+describe('codiff degrade', () => {
+  it('writes the same JPEG bytes as PIL for a golden image', async () => {
+    for (const q of [10, 75]) {
+      const out = join(dir, `natural_q${q}.jpg`);
+      const r = await codiff('degrade', join(JPEG_DIR, 'images/natural_w128_h128.png'), '-q', String(q), '-o', out);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(new RegExp(`128×128, q${q}, \\d+ JPEG bytes, PSNR \\d+\\.\\d+ dB`));
+      expect(readFileSync(out)).toEqual(readFileSync(join(JPEG_DIR, `encoded/natural_w128_h128/pil_q${q}.jpg`)));
+    }
+  });
+
+  it('double compression with a non-aligned shift, written as PNG, equals the PIL case', async () => {
+    const out = join(dir, 'double.png');
+    const r = await codiff('degrade', join(JPEG_DIR, 'images/odd_w37_h53.png'), '-q', '5', '--double', '95', '--shift', '4', '-o', out);
+    expect(r.code).toBe(0);
+    const ours = PNG.sync.read(readFileSync(out));
+    const ref = PNG.sync.read(readFileSync(join(JPEG_DIR, 'double/odd_w37_h53/pil_q5_q95_crop4.png')));
+    expect([ours.width, ours.height]).toEqual([33, 49]);
+    expect(ours.data).toEqual(ref.data);
+  });
+
+  it('accepts JPEG input and entropy options that keep the pixels', async () => {
+    const src = join(JPEG_DIR, 'encoded/grad_noise_w64_h48/pil_q90.jpg');
+    const plain = join(dir, 'plain.jpg');
+    const tuned = join(dir, 'tuned.jpg');
+    expect((await codiff('degrade', src, '-q', '40', '-o', plain)).code).toBe(0);
+    expect((await codiff('degrade', src, '-q', '40', '--optimize', '--restart', '2', '-o', tuned)).code).toBe(0);
+    const tunedBytes = new Uint8Array(readFileSync(tuned));
+    expect(readJpegInfo(tunedBytes).restartInterval).toBe(2);
+    expect(decodeJpeg(tunedBytes).data).toEqual(decodeJpeg(new Uint8Array(readFileSync(plain))).data);
+  });
+
+  it('fails with one clear line on bad input', async () => {
+    const garbage = join(dir, 'garbage.png');
+    writeFileSync(garbage, 'hello');
+    const cases: [string[], RegExp][] = [
+      [['degrade', join(dir, 'missing.png'), '-q', '10', '-o', join(dir, 'x.jpg')], /missing\.png: no such file/],
+      [['degrade', garbage, '-q', '10', '-o', join(dir, 'x.jpg')], /not a PNG or JPEG/],
+      [['degrade', garbage, '-q', '0', '-o', join(dir, 'x.jpg')], /quality must be an integer 1\.\.100/],
+      [['degrade', garbage, '-q', '10', '-o', join(dir, 'x.gif')], /must end in \.jpg, \.jpeg or \.png/],
+      [['degrade', join(JPEG_DIR, 'images/odd_w37_h53.png'), '-q', '10', '--shift', '4', '-o', join(dir, 'x.jpg')], /--shift needs --double/],
+      [['degrade', join(JPEG_DIR, 'images/odd_w37_h53.png'), '-q', '10', '-s', '4:2:1', '-o', join(dir, 'x.jpg')], /--subsampling must be one of/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await codiff(...argv);
+      expect(r.code, argv.join(' ')).toBe(1);
+      expect(r.err).toMatch(message);
+      expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+    }
+  });
+});
+
+describe('codiff jpeg-info', () => {
+  it('prints size, subsampling, tables and the exact quality', async () => {
+    const r = await codiff('jpeg-info', join(JPEG_DIR, 'encoded/odd_w37_h53/pil_q20.jpg'));
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/size:\s+37×53/);
+    expect(r.out).toMatch(/frame:\s+baseline/);
+    expect(r.out).toMatch(/subsampling:\s+4:2:0/);
+    expect(r.out).toMatch(/quality:\s+20 \(exact IJG tables\)/);
+    expect(r.out).toMatch(/quantisation table 0 \(8-bit\):\n\s+40\s+28\s+25\s+40/);
+  });
+
+  it('--json is machine-readable', async () => {
+    const r = await codiff('jpeg-info', '--json', join(JPEG_DIR, 'encoded/natural_w128_h128/cjpeg_q5.jpg'));
+    const info = JSON.parse(r.out);
+    expect(info.frame).toBe('extended');
+    expect(info.quality).toEqual({ quality: 5, exact: true });
+    expect(info.quantTables[0]).toHaveLength(64);
+  });
+
+  it('reports a corrupt file as a typed error', async () => {
+    const bad = join(dir, 'bad.jpg');
+    writeFileSync(bad, Buffer.from([0xff, 0xd8, 0xff, 0xd9]));
+    const r = await codiff('jpeg-info', bad);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^codiff: CORRUPT: /);
+  });
+});
+
+describe('the built codiff binary', () => {
+  it('runs as a real process with exit codes', () => {
+    const out = join(dir, 'bin.jpg');
+    const stdout = execFileSync(process.execPath, [BIN, 'degrade', join(JPEG_DIR, 'images/grad_noise_w64_h48.png'), '-q', '50', '-o', out], { encoding: 'utf8' });
+    expect(stdout).toMatch(/64×48, q50/);
+    expect(readFileSync(out)).toEqual(readFileSync(join(JPEG_DIR, 'encoded/grad_noise_w64_h48/opencv_q50.jpg')));
+    const failed = spawnSync(process.execPath, [BIN, 'jpeg-info', join(dir, 'nope.jpg')], { encoding: 'utf8' });
+    expect(failed.status).toBe(1);
+    expect(failed.stderr.trim()).toMatch(/^codiff: .*nope\.jpg: no such file$/);
+    const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/degrade/);
+  });
+});
