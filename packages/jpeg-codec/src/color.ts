@@ -29,11 +29,3 @@ export const CR_R = table((i) => (fix(1.402) * (i - 128) + ONE_HALF) >> SCALEBIT
 export const CB_B = table((i) => (fix(1.772) * (i - 128) + ONE_HALF) >> SCALEBITS);
 export const CR_G = table((i) => -fix(0.71414) * (i - 128));
 export const CB_G = table((i) => -fix(0.34414) * (i - 128) + ONE_HALF);
-
-/** Clamp to 0..255 for indices -384..639 (offset 384): libjpeg's sample_range_limit. */
-export const CLAMP_OFFSET = 384;
-export const CLAMP = (() => {
-  const t = new Uint8Array(1024);
-  for (let i = 0; i < 1024; i++) t[i] = Math.min(255, Math.max(0, i - CLAMP_OFFSET));
-  return t;
-})();

@@ -149,6 +149,7 @@ const IDCT_RANGE_LIMIT = (() => {
 /**
  * Dequantise and inverse-DCT one block (`coefs` natural order at `coefOffset`, `quant` natural order) into
  * 8 rows of `out` at `outOffset` with row stride `outStride`. `ws` is a 64-entry scratch buffer.
+ * The two passes spell the butterfly out in locals: it is the decoder's hottest loop.
  */
 export function inverseDctIslow(
   coefs: Int16Array,
@@ -160,6 +161,7 @@ export function inverseDctIslow(
   ws: Int32Array,
 ): void {
   // Pass 1: columns from input into ws, scaled up by 2^PASS1_BITS.
+  const round1 = 1 << (CONST_BITS - PASS1_BITS - 1);
   for (let col = 0; col < 8; col++) {
     const c = coefOffset + col;
     const c1 = coefs[c + 8], c2 = coefs[c + 16], c3 = coefs[c + 24], c4 = coefs[c + 32];
@@ -170,16 +172,35 @@ export function inverseDctIslow(
       ws[col + 32] = dc; ws[col + 40] = dc; ws[col + 48] = dc; ws[col + 56] = dc;
       continue;
     }
-    idct1d(
-      coefs[c] * quant[col], c1 * quant[col + 8], c2 * quant[col + 16], c3 * quant[col + 24],
-      c4 * quant[col + 32], c5 * quant[col + 40], c6 * quant[col + 48], c7 * quant[col + 56],
-      CONST_BITS - PASS1_BITS,
-    );
-    ws[col] = r0; ws[col + 8] = r1; ws[col + 16] = r2; ws[col + 24] = r3;
-    ws[col + 32] = r4; ws[col + 40] = r5; ws[col + 48] = r6; ws[col + 56] = r7;
+    // Even part.
+    const i2 = c2 * quant[col + 16], i6 = c6 * quant[col + 48];
+    const z1 = Math.imul(i2 + i6, FIX_0_541196100);
+    const tmp2 = z1 - Math.imul(i6, FIX_1_847759065);
+    const tmp3 = z1 + Math.imul(i2, FIX_0_765366865);
+    const i0 = coefs[c] * quant[col], i4 = c4 * quant[col + 32];
+    const tmp0 = ((i0 + i4) << CONST_BITS) + round1;
+    const tmp1 = ((i0 - i4) << CONST_BITS) + round1;
+    const tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3, tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
+    // Odd part.
+    const i7 = c7 * quant[col + 56], i5 = c5 * quant[col + 40], i3 = c3 * quant[col + 24], i1 = c1 * quant[col + 8];
+    const z5 = Math.imul(i7 + i3 + i5 + i1, FIX_1_175875602);
+    const za = Math.imul(i7 + i1, -FIX_0_899976223);
+    const zb = Math.imul(i5 + i3, -FIX_2_562915447);
+    const zc = Math.imul(i7 + i3, -FIX_1_961570560) + z5;
+    const zd = Math.imul(i5 + i1, -FIX_0_390180644) + z5;
+    const t0 = Math.imul(i7, FIX_0_298631336) + za + zc;
+    const t1 = Math.imul(i5, FIX_2_053119869) + zb + zd;
+    const t2 = Math.imul(i3, FIX_3_072711026) + zb + zc;
+    const t3 = Math.imul(i1, FIX_1_501321110) + za + zd;
+    const shift = CONST_BITS - PASS1_BITS;
+    ws[col] = (tmp10 + t3) >> shift; ws[col + 56] = (tmp10 - t3) >> shift;
+    ws[col + 8] = (tmp11 + t2) >> shift; ws[col + 48] = (tmp11 - t2) >> shift;
+    ws[col + 16] = (tmp12 + t1) >> shift; ws[col + 40] = (tmp12 - t1) >> shift;
+    ws[col + 24] = (tmp13 + t0) >> shift; ws[col + 32] = (tmp13 - t0) >> shift;
   }
   // Pass 2: rows; undo PASS1_BITS and the ×8 of the transform, then range-limit.
   const shift = CONST_BITS + PASS1_BITS + 3;
+  const round2 = 1 << (shift - 1);
   const limit = IDCT_RANGE_LIMIT;
   for (let row = 0; row < 8; row++) {
     const w = row * 8;
@@ -191,45 +212,25 @@ export function inverseDctIslow(
       out[o + 4] = v; out[o + 5] = v; out[o + 6] = v; out[o + 7] = v;
       continue;
     }
-    idct1d(ws[w], w1, w2, w3, w4, w5, w6, w7, shift);
-    out[o] = limit[r0 & 1023]; out[o + 1] = limit[r1 & 1023]; out[o + 2] = limit[r2 & 1023]; out[o + 3] = limit[r3 & 1023];
-    out[o + 4] = limit[r4 & 1023]; out[o + 5] = limit[r5 & 1023]; out[o + 6] = limit[r6 & 1023]; out[o + 7] = limit[r7 & 1023];
+    const z1 = Math.imul(w2 + w6, FIX_0_541196100);
+    const tmp2 = z1 - Math.imul(w6, FIX_1_847759065);
+    const tmp3 = z1 + Math.imul(w2, FIX_0_765366865);
+    const w0 = ws[w];
+    const tmp0 = ((w0 + w4) << CONST_BITS) + round2;
+    const tmp1 = ((w0 - w4) << CONST_BITS) + round2;
+    const tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3, tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
+    const z5 = Math.imul(w7 + w3 + w5 + w1, FIX_1_175875602);
+    const za = Math.imul(w7 + w1, -FIX_0_899976223);
+    const zb = Math.imul(w5 + w3, -FIX_2_562915447);
+    const zc = Math.imul(w7 + w3, -FIX_1_961570560) + z5;
+    const zd = Math.imul(w5 + w1, -FIX_0_390180644) + z5;
+    const t0 = Math.imul(w7, FIX_0_298631336) + za + zc;
+    const t1 = Math.imul(w5, FIX_2_053119869) + zb + zd;
+    const t2 = Math.imul(w3, FIX_3_072711026) + zb + zc;
+    const t3 = Math.imul(w1, FIX_1_501321110) + za + zd;
+    out[o] = limit[((tmp10 + t3) >> shift) & 1023]; out[o + 7] = limit[((tmp10 - t3) >> shift) & 1023];
+    out[o + 1] = limit[((tmp11 + t2) >> shift) & 1023]; out[o + 6] = limit[((tmp11 - t2) >> shift) & 1023];
+    out[o + 2] = limit[((tmp12 + t1) >> shift) & 1023]; out[o + 5] = limit[((tmp12 - t1) >> shift) & 1023];
+    out[o + 3] = limit[((tmp13 + t0) >> shift) & 1023]; out[o + 4] = limit[((tmp13 - t0) >> shift) & 1023];
   }
-}
-
-// Results of idct1d (module-level registers avoid allocating a tuple per call on the hot path).
-let r0 = 0, r1 = 0, r2 = 0, r3 = 0, r4 = 0, r5 = 0, r6 = 0, r7 = 0;
-
-function idct1d(
-  i0: number, i1: number, i2: number, i3: number, i4: number, i5: number, i6: number, i7: number, descale: number,
-): void {
-  // Even part.
-  let z1 = Math.imul(i2 + i6, FIX_0_541196100);
-  const tmp2e = z1 - Math.imul(i6, FIX_1_847759065);
-  const tmp3e = z1 + Math.imul(i2, FIX_0_765366865);
-  const tmp0e = (i0 + i4) << CONST_BITS;
-  const tmp1e = (i0 - i4) << CONST_BITS;
-  const round = 1 << (descale - 1);
-  const tmp10 = tmp0e + tmp3e + round, tmp13 = tmp0e - tmp3e + round;
-  const tmp11 = tmp1e + tmp2e + round, tmp12 = tmp1e - tmp2e + round;
-  // Odd part.
-  z1 = i7 + i1;
-  let z2 = i5 + i3;
-  let z3 = i7 + i3;
-  let z4 = i5 + i1;
-  const z5 = Math.imul(z3 + z4, FIX_1_175875602);
-  let t0 = Math.imul(i7, FIX_0_298631336), t1 = Math.imul(i5, FIX_2_053119869);
-  let t2 = Math.imul(i3, FIX_3_072711026), t3 = Math.imul(i1, FIX_1_501321110);
-  z1 = Math.imul(z1, -FIX_0_899976223);
-  z2 = Math.imul(z2, -FIX_2_562915447);
-  z3 = Math.imul(z3, -FIX_1_961570560) + z5;
-  z4 = Math.imul(z4, -FIX_0_390180644) + z5;
-  t0 += z1 + z3;
-  t1 += z2 + z4;
-  t2 += z2 + z3;
-  t3 += z1 + z4;
-  r0 = (tmp10 + t3) >> descale; r7 = (tmp10 - t3) >> descale;
-  r1 = (tmp11 + t2) >> descale; r6 = (tmp11 - t2) >> descale;
-  r2 = (tmp12 + t1) >> descale; r5 = (tmp12 - t1) >> descale;
-  r3 = (tmp13 + t0) >> descale; r4 = (tmp13 - t0) >> descale;
 }

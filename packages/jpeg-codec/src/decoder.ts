@@ -1,5 +1,5 @@
 import { BitReader, decodingTable, type DecodingTable } from './bitreader.js';
-import { CB_B, CB_G, CLAMP, CLAMP_OFFSET, CR_G, CR_R } from './color.js';
+import { CB_B, CB_G, CR_G, CR_R } from './color.js';
 import { inverseDctIslow } from './dct.js';
 import { JpegError } from './errors.js';
 import { LUMA_SAMPLING, type RawImage, type Subsampling } from './image.js';
@@ -561,54 +561,125 @@ function reconstructPlane(c: Component, quant: Int32Array | undefined): Plane {
   return { samples, stride };
 }
 
+/** A full-resolution row of one component: `samples[offset .. offset + width)`. */
+interface RowSource {
+  samples: Uint8Array;
+  offset: number;
+  /** Make row y available in `samples` at `offset`. */
+  load(y: number): void;
+}
+
 /**
- * Upsample to full resolution and convert to RGB (or gray), row by row. libjpeg-turbo's rules: fancy
- * (triangle) upsampling for 2×1 and 2×2 when the component is wider than 2 samples, and for 1×2; box
- * replication otherwise; image edges repeat the outermost sample.
+ * Upsample to full resolution and convert to RGB (or gray), row by row. The output is written through a
+ * Uint8ClampedArray view, whose stores clamp to 0..255 exactly as libjpeg's range-limit table does for the
+ * values colour conversion produces.
  */
 function toPixels(frame: Frame, planes: Plane[], colorSpace: JpegInfo['colorSpace'], channels: 1 | 3): Uint8Array {
   const { width, height } = frame;
-  const out = new Uint8Array(width * height * channels);
-  const rowSources = frame.components.map((c, i) => {
+  const buffer = new ArrayBuffer(width * height * channels);
+  const out = new Uint8ClampedArray(buffer);
+  const sources = frame.components.map((c, i) => {
     const plane = planes[i];
     const dw = Math.ceil((width * c.h) / frame.maxH);
     const dh = Math.ceil((height * c.v) / frame.maxV);
-    return upsampler(plane.samples, plane.stride, dw, dh, frame.maxH / c.h, frame.maxV / c.v);
+    return rowSource(plane.samples, plane.stride, dw, dh, frame.maxH / c.h, frame.maxV / c.v);
   });
-  const rows: Uint8Array[] = rowSources.map(() => new Uint8Array(0));
+  const [s0, s1, s2] = sources;
+  const [c0, c1, c2] = frame.components;
+  if (colorSpace === 'ycbcr' && c0.h === 2 && c0.v === 2 && [c1, c2].every((c) => c.h === 1 && c.v === 1) && width > 4) {
+    ycc420ToRgb(out, width, height, planes);
+    return new Uint8Array(buffer);
+  }
   for (let y = 0; y < height; y++) {
-    for (let i = 0; i < rowSources.length; i++) rows[i] = rowSources[i](y);
+    s0.load(y);
     let o = y * width * channels;
-    if (rows.length === 1) {
-      const g = rows[0];
-      if (channels === 1) out.set(g.subarray(0, width), o);
-      else for (let x = 0; x < width; x++, o += 3) out[o] = out[o + 1] = out[o + 2] = g[x];
-    } else if (colorSpace === 'rgb') {
-      const [r, g, b] = rows;
+    const y0 = s0.offset, ys = s0.samples;
+    if (!s1 || !s2) {
+      if (channels === 1) out.set(ys.subarray(y0, y0 + width), o);
+      else for (let x = 0; x < width; x++, o += 3) out[o] = out[o + 1] = out[o + 2] = ys[y0 + x];
+      continue;
+    }
+    s1.load(y);
+    s2.load(y);
+    const a = s1.samples, a0 = s1.offset, b = s2.samples, b0 = s2.offset;
+    if (colorSpace === 'rgb') {
       for (let x = 0; x < width; x++, o += 3) {
-        out[o] = r![x]; out[o + 1] = g![x]; out[o + 2] = b![x];
+        out[o] = ys[y0 + x]; out[o + 1] = a[a0 + x]; out[o + 2] = b[b0 + x];
       }
     } else {
-      const [yr, cbr, crr] = rows;
       for (let x = 0; x < width; x++, o += 3) {
-        const yy = yr![x] + CLAMP_OFFSET, cb = cbr![x], cr = crr![x];
-        out[o] = CLAMP[yy + CR_R[cr]];
-        out[o + 1] = CLAMP[yy + ((CB_G[cb] + CR_G[cr]) >> 16)];
-        out[o + 2] = CLAMP[yy + CB_B[cb]];
+        const luma = ys[y0 + x], cb = a[a0 + x], cr = b[b0 + x];
+        out[o] = luma + CR_R[cr];
+        out[o + 1] = luma + ((CB_G[cb] + CR_G[cr]) >> 16);
+        out[o + 2] = luma + CB_B[cb];
       }
     }
   }
-  return out;
+  return new Uint8Array(buffer);
 }
 
-/** Returns a function giving output row y of one component at full resolution (reused buffer). */
-function upsampler(src: Uint8Array, stride: number, dw: number, dh: number, fh: number, fv: number): (y: number) => Uint8Array {
+/**
+ * 4:2:0 fast path: libjpeg-turbo's h2v2 fancy upsampling of Cb and Cr fused with YCbCr→RGB, so each chroma
+ * sample's two output columns are converted straight from the column sums. Same results as rowSource + the
+ * generic loop (requires a chroma width > 2, i.e. image width > 4).
+ */
+function ycc420ToRgb(out: Uint8ClampedArray, width: number, height: number, planes: Plane[]): void {
+  const [yp, cbp, crp] = planes;
+  const ys = yp.samples, cbs = cbp.samples, crs = crp.samples;
+  const cStride = cbp.stride;
+  const cw = (width + 1) >> 1;
+  const lastRow = ((height + 1) >> 1) - 1;
+  for (let y = 0; y < height; y++) {
+    const i = y >> 1;
+    const near = i * cStride;
+    const farRow = y & 1 ? i + 1 : i - 1;
+    const far = (farRow < 0 ? 0 : farRow > lastRow ? lastRow : farRow) * cStride;
+    const yRow = y * yp.stride;
+    let o = y * width * 3;
+    // Column sums (3·near + far) for x-1, x, x+1 of both chroma planes.
+    let cbCur = cbs[near] * 3 + cbs[far], crCur = crs[near] * 3 + crs[far];
+    let cbLast = cbCur, crLast = crCur;
+    for (let x = 0; x < cw; x++) {
+      const n = x + 1 < cw ? x + 1 : x;
+      const cbNext = cbs[near + n] * 3 + cbs[far + n], crNext = crs[near + n] * 3 + crs[far + n];
+      // Even output column leans left (+8), odd leans right (+7); the outermost columns use the edge sample.
+      let cb = x === 0 ? (cbCur * 4 + 8) >> 4 : (cbCur * 3 + cbLast + 8) >> 4;
+      let cr = x === 0 ? (crCur * 4 + 8) >> 4 : (crCur * 3 + crLast + 8) >> 4;
+      let luma = ys[yRow + 2 * x];
+      out[o] = luma + CR_R[cr];
+      out[o + 1] = luma + ((CB_G[cb] + CR_G[cr]) >> 16);
+      out[o + 2] = luma + CB_B[cb];
+      if (2 * x + 1 < width) {
+        cb = x === cw - 1 ? (cbCur * 4 + 7) >> 4 : (cbCur * 3 + cbNext + 7) >> 4;
+        cr = x === cw - 1 ? (crCur * 4 + 7) >> 4 : (crCur * 3 + crNext + 7) >> 4;
+        luma = ys[yRow + 2 * x + 1];
+        out[o + 3] = luma + CR_R[cr];
+        out[o + 4] = luma + ((CB_G[cb] + CR_G[cr]) >> 16);
+        out[o + 5] = luma + CB_B[cb];
+      }
+      o += 6;
+      cbLast = cbCur; crLast = crCur;
+      cbCur = cbNext; crCur = crNext;
+    }
+  }
+}
+
+/**
+ * Rows of one component at full resolution, by libjpeg-turbo's rules: fancy (triangle) upsampling for 2×1 and
+ * 2×2 when the component is wider than 2 samples, and for 1×2; box replication otherwise; image edges repeat
+ * the outermost sample.
+ */
+function rowSource(src: Uint8Array, stride: number, dw: number, dh: number, fh: number, fv: number): RowSource {
+  if (fh === 1 && fv === 1) {
+    const source: RowSource = { samples: src, offset: 0, load: (y) => { source.offset = y * stride; } };
+    return source;
+  }
+  const out = new Uint8Array(dw * fh + 8);
   const lastRow = dh - 1;
   const rowAt = (i: number) => (i < 0 ? 0 : i > lastRow ? lastRow : i) * stride;
-  if (fh === 1 && fv === 1) return (y) => src.subarray(y * stride, y * stride + stride);
-  const out = new Uint8Array(dw * fh + 8);
+  let load: (y: number) => void;
   if (fh === 2 && fv === 1 && dw > 2) {
-    return (y) => {
+    load = (y) => {
       const p = y * stride;
       let v = src[p];
       out[0] = v;
@@ -621,21 +692,17 @@ function upsampler(src: Uint8Array, stride: number, dw: number, dh: number, fh: 
       v = src[p + dw - 1];
       out[2 * dw - 2] = (v * 3 + src[p + dw - 2] + 1) >> 2;
       out[2 * dw - 1] = v;
-      return out;
     };
-  }
-  if (fh === 1 && fv === 2) {
-    return (y) => {
+  } else if (fh === 1 && fv === 2) {
+    load = (y) => {
       const i = y >> 1;
       const near = rowAt(i);
       const far = rowAt(y & 1 ? i + 1 : i - 1);
       const bias = y & 1 ? 2 : 1;
       for (let x = 0; x < dw; x++) out[x] = (src[near + x] * 3 + src[far + x] + bias) >> 2;
-      return out;
     };
-  }
-  if (fh === 2 && fv === 2 && dw > 2) {
-    return (y) => {
+  } else if (fh === 2 && fv === 2 && dw > 2) {
+    load = (y) => {
       const i = y >> 1;
       const near = rowAt(i);
       const far = rowAt(y & 1 ? i + 1 : i - 1);
@@ -651,19 +718,17 @@ function upsampler(src: Uint8Array, stride: number, dw: number, dh: number, fh: 
         out[2 * x] = (cur * 3 + last + 8) >> 4;
         out[2 * x + 1] = (cur * 3 + next + 7) >> 4;
       }
-      last = cur;
-      cur = next;
-      out[2 * dw - 2] = (cur * 3 + last + 8) >> 4;
-      out[2 * dw - 1] = (cur * 4 + 7) >> 4;
-      return out;
+      out[2 * dw - 2] = (next * 3 + cur + 8) >> 4;
+      out[2 * dw - 1] = (next * 4 + 7) >> 4;
+    };
+  } else {
+    // Box replication (libjpeg's h2v1/h2v2 plain upsample and int_upsample).
+    load = (y) => {
+      const p = rowAt(Math.floor(y / fv));
+      for (let x = 0; x < dw; x++) out.fill(src[p + x], x * fh, x * fh + fh);
     };
   }
-  // Box replication (libjpeg's h2v1/h2v2 plain upsample and int_upsample).
-  return (y) => {
-    const p = rowAt(Math.floor(y / fv));
-    for (let x = 0; x < dw; x++) out.fill(src[p + x], x * fh, x * fh + fh);
-    return out;
-  };
+  return { samples: out, offset: 0, load };
 }
 
 function hex(n: number): string {
