@@ -11,6 +11,11 @@ export interface DecodingTable {
   readonly valoffset: Int32Array;
   readonly values: Uint8Array;
   readonly maxSymbol: number;
+  /**
+   * AC fast path: for a 9-bit lookahead whose code and magnitude bits both fit, (value << 8) | (run << 4) | bits
+   * consumed; 0 otherwise.
+   */
+  readonly fastAc: Int32Array;
 }
 
 export function decodingTable(spec: HuffmanSpec): DecodingTable {
@@ -35,7 +40,26 @@ export function decodingTable(spec: HuffmanSpec): DecodingTable {
     const base = codes[i] << shift;
     for (let j = 0; j < 1 << shift; j++) lookup[base + j] = (len << 8) | spec.values[i];
   }
-  return { lookup, maxcode, valoffset, values: spec.values.slice(0, codes.length), maxSymbol: Math.max(0, ...spec.values.slice(0, codes.length)) };
+  const fastAc = new Int32Array(1 << LOOKAHEAD);
+  for (let i = 0; i < 1 << LOOKAHEAD; i++) {
+    const e = lookup[i];
+    if (e === 0) continue;
+    const len = e >> 8, run = (e >> 4) & 15, size = e & 15;
+    if (size === 0 || len + size > LOOKAHEAD) continue;
+    const bits = (i >> (LOOKAHEAD - len - size)) & ((1 << size) - 1);
+    const value = extend(bits, size);
+    fastAc[i] = (value << 8) | (run << 4) | (len + size);
+  }
+  const values = spec.values.slice(0, codes.length);
+  return { lookup, maxcode, valoffset, values, maxSymbol: Math.max(0, ...values), fastAc };
+}
+
+/**
+ * JPEG's EXTEND: an s-bit magnitude field whose top bit is clear encodes v − (2^s − 1). Branch-free, since the
+ * sign of coefficients is unpredictable.
+ */
+function extend(v: number, s: number): number {
+  return v + (((v >> (s - 1)) - 1) & (1 - (1 << s)));
 }
 
 /**
@@ -100,8 +124,7 @@ export class BitReader {
   /** Read `s` bits and sign-extend as a JPEG magnitude category (HUFF_EXTEND). */
   receiveExtend(s: number): number {
     if (s === 0) return 0;
-    const v = this.bits(s);
-    return v < 1 << (s - 1) ? v - (1 << s) + 1 : v;
+    return extend(this.bits(s), s);
   }
 
   decode(t: DecodingTable): number {
@@ -120,6 +143,91 @@ export class BitReader {
       }
     }
     throw new JpegError('CORRUPT', 'corrupt entropy-coded data: invalid Huffman code');
+  }
+
+  /**
+   * Decode one sequential (baseline/extended) block into `coefs[o .. o+64)` in natural order and return the new
+   * DC predictor. The bit buffer lives in locals here; it is the decoder's hot loop.
+   */
+  sequentialBlock(coefs: Int16Array, o: number, dc: DecodingTable, ac: DecodingTable, pred: number, natural: Uint8Array): number {
+    let buf = this.buf;
+    let count = this.count;
+    if (count < 16) {
+      this.count = count;
+      this.fill();
+      buf = this.buf;
+      count = this.count;
+    }
+    let e = dc.lookup[(buf >>> (count - LOOKAHEAD)) & 511];
+    let s: number;
+    if (e !== 0) {
+      count -= e >> 8;
+      s = e & 0xff;
+    } else {
+      this.count = count;
+      s = this.decode(dc);
+      buf = this.buf;
+      count = this.count;
+    }
+    if (s !== 0) {
+      if (count < s) {
+        this.count = count;
+        this.fill();
+        buf = this.buf;
+        count = this.count;
+      }
+      count -= s;
+      const v = (buf >>> count) & ((1 << s) - 1);
+      pred += extend(v, s);
+    }
+    coefs[o] = pred;
+    const fast = ac.fastAc;
+    const lookup = ac.lookup;
+    for (let k = 1; k < 64; k++) {
+      if (count < 16) {
+        this.count = count;
+        this.fill();
+        buf = this.buf;
+        count = this.count;
+      }
+      const peek = (buf >>> (count - LOOKAHEAD)) & 511;
+      const f = fast[peek];
+      if (f !== 0) {
+        count -= f & 15;
+        k += (f >> 4) & 15;
+        coefs[o + natural[k]] = f >> 8;
+        continue;
+      }
+      e = lookup[peek];
+      let rs: number;
+      if (e !== 0) {
+        count -= e >> 8;
+        rs = e & 0xff;
+      } else {
+        this.count = count;
+        rs = this.decode(ac);
+        buf = this.buf;
+        count = this.count;
+      }
+      s = rs & 15;
+      if (s === 0) {
+        if (rs !== 0xf0) break;
+        k += 15;
+        continue;
+      }
+      k += rs >> 4;
+      if (count < s) {
+        this.count = count;
+        this.fill();
+        buf = this.buf;
+        count = this.count;
+      }
+      count -= s;
+      const v = (buf >>> count) & ((1 << s) - 1);
+      coefs[o + natural[k]] = extend(v, s);
+    }
+    this.count = count;
+    return pred;
   }
 
   /** Discard buffered bits and move to the next marker, returning its code (0xD0..) or -1 at the end of data. */

@@ -20,18 +20,18 @@ const FIX_3_072711026 = 25172;
 
 /**
  * Quantisation divisors in libjpeg-turbo's reciprocal form (jcdctmgr.c compute_reciprocal with 16-bit
- * DCTELEM): q = ((|x| + correction) · reciprocal) >> shift. The forward DCT output is scaled by 8, hence q·8.
+ * DCTELEM): q = ((|x| + correction) · reciprocal) >> shift, where the forward DCT output is scaled by 8, hence
+ * divisor q·8. `factor` holds reciprocal · 2^-shift: (|x| + correction) · factor is then exactly the shifted
+ * product (all values are exact in a double), and truncating it gives libjpeg-turbo's quotient.
  */
 export interface QuantDivisors {
-  readonly reciprocal: Uint32Array;
-  readonly correction: Uint32Array;
-  readonly shift: Uint8Array;
+  readonly correction: Float64Array;
+  readonly factor: Float64Array;
 }
 
 export function quantDivisors(quantNatural: Uint16Array): QuantDivisors {
-  const reciprocal = new Uint32Array(64);
-  const correction = new Uint32Array(64);
-  const shift = new Uint8Array(64);
+  const correction = new Float64Array(64);
+  const factor = new Float64Array(64);
   for (let i = 0; i < 64; i++) {
     const divisor = quantNatural[i] << 3;
     const b = 31 - Math.clz32(divisor);
@@ -47,16 +47,16 @@ export function quantDivisors(quantNatural: Uint16Array): QuantDivisors {
     } else {
       fq++;
     }
-    reciprocal[i] = fq & 0xffff;
     correction[i] = c;
-    shift[i] = r;
+    factor[i] = (fq & 0xffff) * 2 ** -r;
   }
-  return { reciprocal, correction, shift };
+  return { correction, factor };
 }
 
 /**
  * Forward DCT of one 8×8 block of 8-bit samples followed by quantisation; writes coefficients in natural
- * order to `out`. `ws` is a 64-entry scratch buffer.
+ * order to `out[outOffset ..]`. `ws` is a 64-entry scratch buffer. Passes are spelled out in locals (encoder
+ * hot loop).
  */
 export function forwardDctQuantize(
   samples: Uint8Array,
@@ -65,97 +65,82 @@ export function forwardDctQuantize(
   divisors: QuantDivisors,
   ws: Int32Array,
   out: Int16Array,
+  outOffset: number,
 ): void {
-  // Pass 1: rows, centred samples, results scaled up by 2^PASS1_BITS.
+  // Pass 1: rows of centred samples; results scaled up by 2^PASS1_BITS.
+  const shift1 = CONST_BITS - PASS1_BITS;
+  const round1 = 1 << (shift1 - 1);
   for (let row = 0; row < 8; row++) {
     const p = offset + row * stride;
-    const d0 = samples[p] - 128, d1 = samples[p + 1] - 128, d2 = samples[p + 2] - 128, d3 = samples[p + 3] - 128;
-    const d4 = samples[p + 4] - 128, d5 = samples[p + 5] - 128, d6 = samples[p + 6] - 128, d7 = samples[p + 7] - 128;
+    const d0 = samples[p], d1 = samples[p + 1], d2 = samples[p + 2], d3 = samples[p + 3];
+    const d4 = samples[p + 4], d5 = samples[p + 5], d6 = samples[p + 6], d7 = samples[p + 7];
+    const tmp0 = d0 + d7, tmp7 = d0 - d7, tmp1 = d1 + d6, tmp6 = d1 - d6;
+    const tmp2 = d2 + d5, tmp5 = d2 - d5, tmp3 = d3 + d4, tmp4 = d3 - d4;
+    const tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3, tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
     const o = row * 8;
-    transform1d(d0, d1, d2, d3, d4, d5, d6, d7, ws, o, 1, PASS1_BITS, CONST_BITS - PASS1_BITS, 0);
+    // Centring the samples (−128 each) changes only the DC sum of the 8: −8·128.
+    ws[o] = (tmp10 + tmp11 - 8 * 128) << PASS1_BITS;
+    ws[o + 4] = (tmp10 - tmp11) << PASS1_BITS;
+    const z1 = Math.imul(tmp12 + tmp13, FIX_0_541196100) + round1;
+    ws[o + 2] = (z1 + Math.imul(tmp13, FIX_0_765366865)) >> shift1;
+    ws[o + 6] = (z1 - Math.imul(tmp12, FIX_1_847759065)) >> shift1;
+    const z5 = Math.imul(tmp4 + tmp6 + tmp5 + tmp7, FIX_1_175875602) + round1;
+    const za = Math.imul(tmp4 + tmp7, -FIX_0_899976223);
+    const zb = Math.imul(tmp5 + tmp6, -FIX_2_562915447);
+    const zc = Math.imul(tmp4 + tmp6, -FIX_1_961570560) + z5;
+    const zd = Math.imul(tmp5 + tmp7, -FIX_0_390180644) + z5;
+    ws[o + 7] = (Math.imul(tmp4, FIX_0_298631336) + za + zc) >> shift1;
+    ws[o + 5] = (Math.imul(tmp5, FIX_2_053119869) + zb + zd) >> shift1;
+    ws[o + 3] = (Math.imul(tmp6, FIX_3_072711026) + zb + zc) >> shift1;
+    ws[o + 1] = (Math.imul(tmp7, FIX_1_501321110) + za + zd) >> shift1;
   }
-  // Pass 2: columns; removes the pass-1 scaling, leaves the overall ×8 of ISLOW.
+  // Pass 2: columns; removes the pass-1 scaling, leaving ISLOW's overall ×8.
+  const shift2 = CONST_BITS + PASS1_BITS;
+  const round2 = 1 << (shift2 - 1);
+  const dcRound = 1 << (PASS1_BITS - 1);
   for (let col = 0; col < 8; col++) {
-    transform1d(
-      ws[col], ws[col + 8], ws[col + 16], ws[col + 24], ws[col + 32], ws[col + 40], ws[col + 48], ws[col + 56],
-      ws, col, 8, 0, CONST_BITS + PASS1_BITS, PASS1_BITS,
-    );
+    const d0 = ws[col], d1 = ws[col + 8], d2 = ws[col + 16], d3 = ws[col + 24];
+    const d4 = ws[col + 32], d5 = ws[col + 40], d6 = ws[col + 48], d7 = ws[col + 56];
+    const tmp0 = d0 + d7, tmp7 = d0 - d7, tmp1 = d1 + d6, tmp6 = d1 - d6;
+    const tmp2 = d2 + d5, tmp5 = d2 - d5, tmp3 = d3 + d4, tmp4 = d3 - d4;
+    const tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3, tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
+    ws[col] = (tmp10 + tmp11 + dcRound) >> PASS1_BITS;
+    ws[col + 32] = (tmp10 - tmp11 + dcRound) >> PASS1_BITS;
+    const z1 = Math.imul(tmp12 + tmp13, FIX_0_541196100) + round2;
+    ws[col + 16] = (z1 + Math.imul(tmp13, FIX_0_765366865)) >> shift2;
+    ws[col + 48] = (z1 - Math.imul(tmp12, FIX_1_847759065)) >> shift2;
+    const z5 = Math.imul(tmp4 + tmp6 + tmp5 + tmp7, FIX_1_175875602) + round2;
+    const za = Math.imul(tmp4 + tmp7, -FIX_0_899976223);
+    const zb = Math.imul(tmp5 + tmp6, -FIX_2_562915447);
+    const zc = Math.imul(tmp4 + tmp6, -FIX_1_961570560) + z5;
+    const zd = Math.imul(tmp5 + tmp7, -FIX_0_390180644) + z5;
+    ws[col + 56] = (Math.imul(tmp4, FIX_0_298631336) + za + zc) >> shift2;
+    ws[col + 40] = (Math.imul(tmp5, FIX_2_053119869) + zb + zd) >> shift2;
+    ws[col + 24] = (Math.imul(tmp6, FIX_3_072711026) + zb + zc) >> shift2;
+    ws[col + 8] = (Math.imul(tmp7, FIX_1_501321110) + za + zd) >> shift2;
   }
-  const { reciprocal, correction, shift } = divisors;
+  const { correction, factor } = divisors;
   for (let i = 0; i < 64; i++) {
+    // Branch-free |x| and sign restore: coefficient signs are unpredictable.
     const x = ws[i];
-    // The product is below 2^32, so `>>>` (ToUint32, then shift) is exact.
-    if (x < 0) out[i] = -(((-x + correction[i]) * reciprocal[i]) >>> shift[i]);
-    else out[i] = ((x + correction[i]) * reciprocal[i]) >>> shift[i];
+    const sign = x >> 31;
+    const q = ((((x ^ sign) - sign) + correction[i]) * factor[i]) | 0;
+    out[outOffset + i] = (q ^ sign) - sign;
   }
 }
-
-/**
- * One 8-point ISLOW forward transform. Even outputs 0/4 are shifted left by `dcShiftLeft` (pass 1) or
- * descaled by `dcDescale` (pass 2); the rotated outputs are descaled by `acDescale` bits.
- */
-function transform1d(
-  d0: number, d1: number, d2: number, d3: number, d4: number, d5: number, d6: number, d7: number,
-  out: Int32Array, o: number, step: number, dcShiftLeft: number, acDescale: number, dcDescale: number,
-): void {
-  const tmp0 = d0 + d7, tmp7 = d0 - d7, tmp1 = d1 + d6, tmp6 = d1 - d6;
-  const tmp2 = d2 + d5, tmp5 = d2 - d5, tmp3 = d3 + d4, tmp4 = d3 - d4;
-  const tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3, tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
-  if (dcDescale === 0) {
-    out[o] = (tmp10 + tmp11) << dcShiftLeft;
-    out[o + 4 * step] = (tmp10 - tmp11) << dcShiftLeft;
-  } else {
-    const round = 1 << (dcDescale - 1);
-    out[o] = (tmp10 + tmp11 + round) >> dcDescale;
-    out[o + 4 * step] = (tmp10 - tmp11 + round) >> dcDescale;
-  }
-  const round = 1 << (acDescale - 1);
-  let z1 = (tmp12 + tmp13) * FIX_0_541196100;
-  out[o + 2 * step] = (z1 + tmp13 * FIX_0_765366865 + round) >> acDescale;
-  out[o + 6 * step] = (z1 - tmp12 * FIX_1_847759065 + round) >> acDescale;
-
-  z1 = tmp4 + tmp7;
-  let z2 = tmp5 + tmp6;
-  let z3 = tmp4 + tmp6;
-  let z4 = tmp5 + tmp7;
-  const z5 = (z3 + z4) * FIX_1_175875602;
-  const t4 = tmp4 * FIX_0_298631336, t5 = tmp5 * FIX_2_053119869;
-  const t6 = tmp6 * FIX_3_072711026, t7 = tmp7 * FIX_1_501321110;
-  z1 *= -FIX_0_899976223;
-  z2 *= -FIX_2_562915447;
-  z3 = z3 * -FIX_1_961570560 + z5;
-  z4 = z4 * -FIX_0_390180644 + z5;
-  out[o + 7 * step] = (t4 + z1 + z3 + round) >> acDescale;
-  out[o + 5 * step] = (t5 + z2 + z4 + round) >> acDescale;
-  out[o + 3 * step] = (t6 + z2 + z3 + round) >> acDescale;
-  out[o + step] = (t7 + z1 + z4 + round) >> acDescale;
-}
-
-/**
- * libjpeg's post-IDCT range limit: index (x & 1023) for a centred result x. In range it adds 128 and clamps to
- * 0..255; far out of range it wraps exactly as libjpeg's table does (only reachable with corrupt data).
- */
-const IDCT_RANGE_LIMIT = (() => {
-  const t = new Uint8Array(1024);
-  for (let i = 0; i < 1024; i++) {
-    if (i < 128) t[i] = i + 128;
-    else if (i < 512) t[i] = 255;
-    else if (i < 896) t[i] = 0;
-    else t[i] = i - 896;
-  }
-  return t;
-})();
 
 /**
  * Dequantise and inverse-DCT one block (`coefs` natural order at `coefOffset`, `quant` natural order) into
  * 8 rows of `out` at `outOffset` with row stride `outStride`. `ws` is a 64-entry scratch buffer.
+ * Results are saturated to 0..255 by the clamped store, as libjpeg-turbo's SIMD IDCTs (what PIL, OpenCV and
+ * djpeg run on x86 and Arm) do; its C fallback's range-limit table differs only for corrupt coefficients.
  * The two passes spell the butterfly out in locals: it is the decoder's hottest loop.
  */
 export function inverseDctIslow(
   coefs: Int16Array,
   coefOffset: number,
   quant: Int32Array,
-  out: Uint8Array,
+  out: Uint8ClampedArray,
   outOffset: number,
   outStride: number,
   ws: Int32Array,
@@ -200,14 +185,14 @@ export function inverseDctIslow(
   }
   // Pass 2: rows; undo PASS1_BITS and the ×8 of the transform, then range-limit.
   const shift = CONST_BITS + PASS1_BITS + 3;
-  const round2 = 1 << (shift - 1);
-  const limit = IDCT_RANGE_LIMIT;
+  // Rounding, plus the +128 level shift folded in before the descale.
+  const round2 = (1 << (shift - 1)) + (128 << shift);
   for (let row = 0; row < 8; row++) {
     const w = row * 8;
     const o = outOffset + row * outStride;
     const w1 = ws[w + 1], w2 = ws[w + 2], w3 = ws[w + 3], w4 = ws[w + 4], w5 = ws[w + 5], w6 = ws[w + 6], w7 = ws[w + 7];
     if ((w1 | w2 | w3 | w4 | w5 | w6 | w7) === 0) {
-      const v = limit[((ws[w] + (1 << (PASS1_BITS + 2))) >> (PASS1_BITS + 3)) & 1023];
+      const v = ((ws[w] + (1 << (PASS1_BITS + 2))) >> (PASS1_BITS + 3)) + 128;
       out[o] = v; out[o + 1] = v; out[o + 2] = v; out[o + 3] = v;
       out[o + 4] = v; out[o + 5] = v; out[o + 6] = v; out[o + 7] = v;
       continue;
@@ -228,9 +213,9 @@ export function inverseDctIslow(
     const t1 = Math.imul(w5, FIX_2_053119869) + zb + zd;
     const t2 = Math.imul(w3, FIX_3_072711026) + zb + zc;
     const t3 = Math.imul(w1, FIX_1_501321110) + za + zd;
-    out[o] = limit[((tmp10 + t3) >> shift) & 1023]; out[o + 7] = limit[((tmp10 - t3) >> shift) & 1023];
-    out[o + 1] = limit[((tmp11 + t2) >> shift) & 1023]; out[o + 6] = limit[((tmp11 - t2) >> shift) & 1023];
-    out[o + 2] = limit[((tmp12 + t1) >> shift) & 1023]; out[o + 5] = limit[((tmp12 - t1) >> shift) & 1023];
-    out[o + 3] = limit[((tmp13 + t0) >> shift) & 1023]; out[o + 4] = limit[((tmp13 - t0) >> shift) & 1023];
+    out[o] = (tmp10 + t3) >> shift; out[o + 7] = (tmp10 - t3) >> shift;
+    out[o + 1] = (tmp11 + t2) >> shift; out[o + 6] = (tmp11 - t2) >> shift;
+    out[o + 2] = (tmp12 + t1) >> shift; out[o + 5] = (tmp12 - t1) >> shift;
+    out[o + 3] = (tmp13 + t0) >> shift; out[o + 4] = (tmp13 - t0) >> shift;
   }
 }

@@ -451,24 +451,8 @@ interface ScanState {
   readonly al: number;
 }
 
-function decodeBaseline(r: BitReader, c: Component, o: number, _s: ScanState): void {
-  const coefs = c.coefs;
-  const t = r.decode(c.dcTable!);
-  c.pred += r.receiveExtend(t);
-  coefs[o] = c.pred;
-  const ac = c.acTable!;
-  for (let k = 1; k < 64; k++) {
-    const rs = r.decode(ac);
-    const s = rs & 15;
-    const run = rs >> 4;
-    if (s === 0) {
-      if (run < 15) break;
-      k += 15;
-      continue;
-    }
-    k += run;
-    coefs[o + NATURAL[k]] = r.receiveExtend(s);
-  }
+function decodeBaseline(r: BitReader, c: Component, o: number): void {
+  c.pred = r.sequentialBlock(c.coefs, o, c.dcTable!, c.acTable!, c.pred, NATURAL);
 }
 
 function decodeDcFirst(r: BitReader, c: Component, o: number, s: ScanState): void {
@@ -544,14 +528,14 @@ function decodeAcRefine(r: BitReader, c: Component, o: number, s: ScanState): vo
 }
 
 interface Plane {
-  readonly samples: Uint8Array;
+  readonly samples: Uint8ClampedArray;
   readonly stride: number;
 }
 
 function reconstructPlane(c: Component, quant: Int32Array | undefined): Plane {
   if (!quant) throw new JpegError('CORRUPT', `quantisation table ${c.quantTable} is not defined`);
   const stride = c.blocksWide * 8;
-  const samples = new Uint8Array(stride * c.blocksHigh * 8);
+  const samples = new Uint8ClampedArray(stride * c.blocksHigh * 8);
   const ws = new Int32Array(64);
   for (let by = 0; by < c.blocksHigh; by++) {
     for (let bx = 0; bx < c.blocksWide; bx++) {
@@ -563,7 +547,7 @@ function reconstructPlane(c: Component, quant: Int32Array | undefined): Plane {
 
 /** A full-resolution row of one component: `samples[offset .. offset + width)`. */
 interface RowSource {
-  samples: Uint8Array;
+  samples: Uint8ClampedArray;
   offset: number;
   /** Make row y available in `samples` at `offset`. */
   load(y: number): void;
@@ -669,12 +653,12 @@ function ycc420ToRgb(out: Uint8ClampedArray, width: number, height: number, plan
  * 2×2 when the component is wider than 2 samples, and for 1×2; box replication otherwise; image edges repeat
  * the outermost sample.
  */
-function rowSource(src: Uint8Array, stride: number, dw: number, dh: number, fh: number, fv: number): RowSource {
+function rowSource(src: Uint8ClampedArray, stride: number, dw: number, dh: number, fh: number, fv: number): RowSource {
   if (fh === 1 && fv === 1) {
     const source: RowSource = { samples: src, offset: 0, load: (y) => { source.offset = y * stride; } };
     return source;
   }
-  const out = new Uint8Array(dw * fh + 8);
+  const out = new Uint8ClampedArray(dw * fh + 8);
   const lastRow = dh - 1;
   const rowAt = (i: number) => (i < 0 ? 0 : i > lastRow ? lastRow : i) * stride;
   let load: (y: number) => void;

@@ -1,4 +1,4 @@
-import { B_CB, B_CR, B_Y, G_CB, G_CR, G_Y, R_CB, R_Y } from './color.js';
+import { rgbToCb, rgbToCr, rgbToY } from './color.js';
 import { forwardDctQuantize, quantDivisors, type QuantDivisors } from './dct.js';
 import { JpegError } from './errors.js';
 import { encodingTable, optimalTable, type EncodingTable } from './huffman.js';
@@ -112,10 +112,10 @@ function planComponents(image: RawImage, lumaSampling: readonly [number, number]
   } else {
     for (let i = 0, p = 0; i < n; i++, p += channels) {
       const r = data[p], g = data[p + 1], b = data[p + 2];
-      yPlane![i] = (R_Y[r] + G_Y[g] + B_Y[b]) >> 16;
+      yPlane![i] = rgbToY(r, g, b);
       if (cbPlane) {
-        cbPlane[i] = (R_CB[r] + G_CB[g] + B_CB[b]) >> 16;
-        crPlane![i] = (B_CB[r] + G_CR[g] + B_CR[b]) >> 16;
+        cbPlane[i] = rgbToCb(r, g, b);
+        crPlane![i] = rgbToCr(r, g, b);
       }
     }
   }
@@ -154,13 +154,23 @@ function downsample(
       }
     } else if (fh === 2 && fv === 1) {
       const r = Math.min(y, lastY) * width;
-      for (let x = 0, bias = 0; x < dstWidth; x++, bias ^= 1) {
+      // Columns whose pair lies inside the image need no clamping; the rest repeat the last column.
+      const inside = Math.min(dstWidth, width >> 1);
+      let bias = 0;
+      for (let x = 0; x < inside; x++, bias ^= 1) dst[o + x] = (src[r + 2 * x] + src[r + 2 * x + 1] + bias) >> 1;
+      for (let x = inside; x < dstWidth; x++, bias ^= 1) {
         dst[o + x] = (src[r + col(2 * x)] + src[r + col(2 * x + 1)] + bias) >> 1;
       }
     } else if (fh === 2 && fv === 2) {
       const r0 = Math.min(2 * y, lastY) * width;
       const r1 = Math.min(2 * y + 1, lastY) * width;
-      for (let x = 0, bias = 1; x < dstWidth; x++, bias ^= 3) {
+      const inside = Math.min(dstWidth, width >> 1);
+      let bias = 1;
+      for (let x = 0; x < inside; x++, bias ^= 3) {
+        const p = 2 * x;
+        dst[o + x] = (src[r0 + p] + src[r0 + p + 1] + src[r1 + p] + src[r1 + p + 1] + bias) >> 2;
+      }
+      for (let x = inside; x < dstWidth; x++, bias ^= 3) {
         const x0 = col(2 * x), x1 = col(2 * x + 1);
         dst[o + x] = (src[r0 + x0] + src[r0 + x1] + src[r1 + x0] + src[r1 + x1] + bias) >> 2;
       }
@@ -213,11 +223,10 @@ function quantizedBlocks(components: ComponentPlan[], divisors: QuantDivisors[])
           for (let bx = 0; bx < w; bx++, blk++) {
             const blockX = mx * w + bx;
             const blockY = my * h + by;
-            const block = coefs.subarray(blk * 64, blk * 64 + 64);
             if (blockX < c.blocksWide && blockY < c.blocksHigh) {
-              forwardDctQuantize(c.plane, blockY * 8 * c.stride + blockX * 8, c.stride, div, ws, block);
+              forwardDctQuantize(c.plane, blockY * 8 * c.stride + blockX * 8, c.stride, div, ws, coefs, blk * 64);
             } else {
-              block[0] = coefs[(blk - 1) * 64];
+              coefs[blk * 64] = coefs[(blk - 1) * 64];
             }
           }
         }
@@ -285,44 +294,24 @@ function entropyCode(
   acTables: EncodingTable[],
   restartInterval: number,
 ): void {
-  const bits = new BitWriter(out);
+  const writer = new EntropyWriter(coefs.length >> 2);
   const lastDc = new Int32Array(components.length);
-  const zz = ZIGZAG_TO_NATURAL;
   forEachBlock(
     components,
     restartInterval,
     (blk, ci) => {
       const t = components[ci].tableIndex;
-      const dcT = dcTables[t];
-      const acT = acTables[t];
       const o = blk * 64;
-      const diff = coefs[o] - lastDc[ci];
+      writer.block(coefs, o, coefs[o] - lastDc[ci], dcTables[t], acTables[t]);
       lastDc[ci] = coefs[o];
-      let nbits = magnitudeBits(diff);
-      if (nbits > 11) throw new JpegError('INVALID_ARGUMENT', 'DC coefficient out of range for 8-bit JPEG');
-      bits.put(dcT.code[nbits], dcT.length[nbits]);
-      if (nbits) bits.put((diff < 0 ? diff - 1 : diff) & ((1 << nbits) - 1), nbits);
-      let run = 0;
-      for (let k = 1; k < 64; k++) {
-        const v = coefs[o + zz[k]];
-        if (v === 0) { run++; continue; }
-        while (run > 15) { bits.put(acT.code[0xf0], acT.length[0xf0]); run -= 16; }
-        nbits = magnitudeBits(v);
-        if (nbits > 10) throw new JpegError('INVALID_ARGUMENT', 'AC coefficient out of range for 8-bit JPEG');
-        const sym = (run << 4) + nbits;
-        bits.put(acT.code[sym], acT.length[sym]);
-        bits.put((v < 0 ? v - 1 : v) & ((1 << nbits) - 1), nbits);
-        run = 0;
-      }
-      if (run > 0) bits.put(acT.code[0], acT.length[0]);
     },
     (n) => {
-      bits.flush();
-      out.u16(0xffd0 + n);
+      writer.restart(n);
       lastDc.fill(0);
     },
   );
-  bits.flush();
+  writer.flush();
+  out.bytes(writer.result());
 }
 
 function writeHeaders(
@@ -414,23 +403,83 @@ class ByteWriter {
   }
 }
 
-/** MSB-first bit packer with 0xFF byte stuffing; flush pads with 1-bits as libjpeg does. */
-class BitWriter {
+/**
+ * Huffman-codes blocks into entropy-coded segment bytes: MSB-first, 0xFF stuffed with 0x00, padded with 1-bits
+ * before restart markers and at the end, as libjpeg does. Room for a worst-case block is reserved once per
+ * block, so emitting a byte needs no bounds check.
+ */
+class EntropyWriter {
+  private buf: Uint8Array;
+  private pos = 0;
   private acc = 0;
   private count = 0;
-  constructor(private readonly out: ByteWriter) {}
-  put(value: number, nbits: number): void {
-    this.acc = (this.acc << nbits) | value;
-    this.count += nbits;
+
+  constructor(initial: number) {
+    this.buf = new Uint8Array(Math.max(initial, 1024));
+  }
+
+  private reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  /** Code one block (natural-order coefficients at `o`) whose DC difference from its predecessor is `diff`. */
+  block(coefs: Int16Array, o: number, diff: number, dc: EncodingTable, ac: EncodingTable): void {
+    // 64 codes of ≤ 16 bits plus ≤ 11 magnitude bits, doubled for stuffing, fits in 512 bytes.
+    this.reserve(512);
+    let nbits = magnitudeBits(diff);
+    if (nbits > 11) throw new JpegError('INVALID_ARGUMENT', 'DC coefficient out of range for 8-bit JPEG');
+    this.emit(dc.code[nbits], dc.length[nbits]);
+    if (nbits) this.emit((diff < 0 ? diff - 1 : diff) & ((1 << nbits) - 1), nbits);
+    const zz = ZIGZAG_TO_NATURAL;
+    const codes = ac.code, lengths = ac.length;
+    let run = 0;
+    for (let k = 1; k < 64; k++) {
+      const v = coefs[o + zz[k]];
+      if (v === 0) {
+        run++;
+        continue;
+      }
+      for (; run > 15; run -= 16) this.emit(codes[0xf0], lengths[0xf0]);
+      nbits = magnitudeBits(v);
+      if (nbits > 10) throw new JpegError('INVALID_ARGUMENT', 'AC coefficient out of range for 8-bit JPEG');
+      const sym = (run << 4) + nbits;
+      this.emit(codes[sym], lengths[sym]);
+      this.emit((v < 0 ? v - 1 : v) & ((1 << nbits) - 1), nbits);
+      run = 0;
+    }
+    if (run > 0) this.emit(codes[0], lengths[0]);
+  }
+
+  /** Append `len` (≤ 16) bits of `value`; space was reserved by the caller. */
+  private emit(value: number, len: number): void {
+    // Fewer than 8 bits stay pending between calls, so acc never needs more than 24.
+    this.acc = (this.acc << len) | value;
+    this.count += len;
     while (this.count >= 8) {
       this.count -= 8;
       const byte = (this.acc >>> this.count) & 0xff;
-      this.out.u8(byte);
-      if (byte === 0xff) this.out.u8(0);
+      this.buf[this.pos++] = byte;
+      if (byte === 0xff) this.buf[this.pos++] = 0;
     }
-    this.acc &= (1 << this.count) - 1;
   }
+
+  /** Pad the last byte with 1-bits (libjpeg's flush_bits). */
   flush(): void {
-    if (this.count > 0) this.put((1 << (8 - this.count)) - 1, 8 - this.count);
+    this.reserve(2);
+    if (this.count > 0) this.emit((1 << (8 - this.count)) - 1, 8 - this.count);
+  }
+
+  restart(n: number): void {
+    this.flush();
+    this.reserve(2);
+    this.buf[this.pos++] = 0xff;
+    this.buf[this.pos++] = 0xd0 + n;
+  }
+
+  result(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
   }
 }
