@@ -147,86 +147,31 @@ export class BitReader {
 
   /**
    * Decode one sequential (baseline/extended) block into `coefs[o .. o+64)` in natural order and return the new
-   * DC predictor. The bit buffer lives in locals here; it is the decoder's hot loop.
+   * DC predictor. Short AC codes with their magnitude bits come from one lookahead (`fastAc`).
    */
   sequentialBlock(coefs: Int16Array, o: number, dc: DecodingTable, ac: DecodingTable, pred: number, natural: Uint8Array): number {
-    let buf = this.buf;
-    let count = this.count;
-    if (count < 16) {
-      this.count = count;
-      this.fill();
-      buf = this.buf;
-      count = this.count;
-    }
-    let e = dc.lookup[(buf >>> (count - LOOKAHEAD)) & 511];
-    let s: number;
-    if (e !== 0) {
-      count -= e >> 8;
-      s = e & 0xff;
-    } else {
-      this.count = count;
-      s = this.decode(dc);
-      buf = this.buf;
-      count = this.count;
-    }
-    if (s !== 0) {
-      if (count < s) {
-        this.count = count;
-        this.fill();
-        buf = this.buf;
-        count = this.count;
-      }
-      count -= s;
-      const v = (buf >>> count) & ((1 << s) - 1);
-      pred += extend(v, s);
-    }
+    pred += this.receiveExtend(this.decode(dc));
     coefs[o] = pred;
     const fast = ac.fastAc;
-    const lookup = ac.lookup;
     for (let k = 1; k < 64; k++) {
-      if (count < 16) {
-        this.count = count;
-        this.fill();
-        buf = this.buf;
-        count = this.count;
-      }
-      const peek = (buf >>> (count - LOOKAHEAD)) & 511;
-      const f = fast[peek];
+      if (this.count < 16) this.fill();
+      const f = fast[(this.buf >>> (this.count - LOOKAHEAD)) & 511];
       if (f !== 0) {
-        count -= f & 15;
+        this.count -= f & 15;
         k += (f >> 4) & 15;
         coefs[o + natural[k]] = f >> 8;
         continue;
       }
-      e = lookup[peek];
-      let rs: number;
-      if (e !== 0) {
-        count -= e >> 8;
-        rs = e & 0xff;
-      } else {
-        this.count = count;
-        rs = this.decode(ac);
-        buf = this.buf;
-        count = this.count;
-      }
-      s = rs & 15;
-      if (s === 0) {
+      const rs = this.decode(ac);
+      const size = rs & 15;
+      if (size === 0) {
         if (rs !== 0xf0) break;
         k += 15;
         continue;
       }
       k += rs >> 4;
-      if (count < s) {
-        this.count = count;
-        this.fill();
-        buf = this.buf;
-        count = this.count;
-      }
-      count -= s;
-      const v = (buf >>> count) & ((1 << s) - 1);
-      coefs[o + natural[k]] = extend(v, s);
+      coefs[o + natural[k]] = this.receiveExtend(size);
     }
-    this.count = count;
     return pred;
   }
 

@@ -154,23 +154,13 @@ function downsample(
       }
     } else if (fh === 2 && fv === 1) {
       const r = Math.min(y, lastY) * width;
-      // Columns whose pair lies inside the image need no clamping; the rest repeat the last column.
-      const inside = Math.min(dstWidth, width >> 1);
-      let bias = 0;
-      for (let x = 0; x < inside; x++, bias ^= 1) dst[o + x] = (src[r + 2 * x] + src[r + 2 * x + 1] + bias) >> 1;
-      for (let x = inside; x < dstWidth; x++, bias ^= 1) {
+      for (let x = 0, bias = 0; x < dstWidth; x++, bias ^= 1) {
         dst[o + x] = (src[r + col(2 * x)] + src[r + col(2 * x + 1)] + bias) >> 1;
       }
     } else if (fh === 2 && fv === 2) {
       const r0 = Math.min(2 * y, lastY) * width;
       const r1 = Math.min(2 * y + 1, lastY) * width;
-      const inside = Math.min(dstWidth, width >> 1);
-      let bias = 1;
-      for (let x = 0; x < inside; x++, bias ^= 3) {
-        const p = 2 * x;
-        dst[o + x] = (src[r0 + p] + src[r0 + p + 1] + src[r1 + p] + src[r1 + p + 1] + bias) >> 2;
-      }
-      for (let x = inside; x < dstWidth; x++, bias ^= 3) {
+      for (let x = 0, bias = 1; x < dstWidth; x++, bias ^= 3) {
         const x0 = col(2 * x), x1 = col(2 * x + 1);
         dst[o + x] = (src[r0 + x0] + src[r0 + x1] + src[r1 + x0] + src[r1 + x1] + bias) >> 2;
       }
