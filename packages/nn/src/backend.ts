@@ -1,0 +1,82 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { NnError } from './errors.js';
+
+export type BackendName = 'wasm' | 'webgpu' | 'cpu' | 'tensorflow';
+export const BACKENDS: readonly BackendName[] = ['wasm', 'webgpu', 'cpu', 'tensorflow'];
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** What each backend needs, for the error when it cannot load. */
+const REQUIREMENTS: Record<BackendName, string> = {
+  wasm: '@tensorflow/tfjs-backend-wasm (a dependency of @codiff/nn)',
+  cpu: '@tensorflow/tfjs-backend-cpu (a dependency of @codiff/nn)',
+  webgpu: '@tensorflow/tfjs-backend-webgpu, plus in Node the `webgpu` package (Dawn); in a browser, WebGPU support',
+  tensorflow: '@tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu (optional; install it yourself)',
+};
+
+async function register(name: BackendName): Promise<void> {
+  switch (name) {
+    case 'cpu':
+      await import('@tensorflow/tfjs-backend-cpu');
+      return;
+    case 'wasm':
+      await import('@tensorflow/tfjs-backend-wasm');
+      return;
+    case 'webgpu': {
+      if (isNode && !(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) {
+        const dawn = 'webgpu';
+        const { create, globals } = (await import(/* @vite-ignore */ dawn)) as {
+          create: (flags: string[]) => unknown;
+          globals: Record<string, unknown>;
+        };
+        Object.assign(globalThis, globals);
+        Object.defineProperty(globalThis, 'navigator', { value: { gpu: create([]) }, configurable: true });
+      }
+      const webgpu = '@tensorflow/tfjs-backend-webgpu';
+      await import(/* @vite-ignore */ webgpu);
+      return;
+    }
+    case 'tensorflow': {
+      const names = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+      for (const n of names) {
+        try {
+          await import(/* @vite-ignore */ n);
+          return;
+        } catch {
+          // try the next one
+        }
+      }
+      throw new Error('neither package is installed');
+    }
+  }
+}
+
+/** The backend to use when none is named: CODIFF_BACKEND, else wasm (Node) or webgpu when a browser has it. */
+export function defaultBackend(): BackendName {
+  const env = isNode ? process.env.CODIFF_BACKEND : undefined;
+  if (env) {
+    if (!(BACKENDS as readonly string[]).includes(env)) {
+      throw new NnError(`CODIFF_BACKEND=${env} is not one of ${BACKENDS.join(', ')}`);
+    }
+    return env as BackendName;
+  }
+  const browserGpu = !isNode && !!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
+  return browserGpu ? 'webgpu' : 'wasm';
+}
+
+/**
+ * Load and activate a TF.js backend (default: `defaultBackend()`). Throws an NnError naming what is missing
+ * when the backend cannot be loaded or initialised.
+ */
+export async function useBackend(name: BackendName = defaultBackend()): Promise<BackendName> {
+  if (!(BACKENDS as readonly string[]).includes(name)) throw new NnError(`unknown backend '${name}' (${BACKENDS.join(', ')})`);
+  if (tf.getBackend() === name) return name;
+  try {
+    if (!tf.engine().registryFactory[name]) await register(name);
+    if (!(await tf.setBackend(name))) throw new Error('initialisation failed');
+    await tf.ready();
+  } catch (e) {
+    throw new NnError(`backend '${name}' is unavailable: ${(e as Error).message}. It needs ${REQUIREMENTS[name]}.`);
+  }
+  return name;
+}

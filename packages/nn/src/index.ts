@@ -1,0 +1,16 @@
+export { NnError } from './errors.js';
+export { useBackend, defaultBackend, BACKENDS, type BackendName } from './backend.js';
+export { halfToFloat, floatToHalf, toFloat32, fromFloat32, type FloatDtype } from './dtype.js';
+export {
+  SafetensorsFile,
+  bytesSource,
+  writeSafetensors,
+  parseShardIndex,
+  type ByteSource,
+  type HostTensor,
+  type TensorInfo,
+  type TensorToWrite,
+} from './safetensors.js';
+export { tfShape, torchToTf, tfToTorch, nchwToNhwc, nhwcToNchw, type ParamLayout } from './layout.js';
+export { Module, ModuleList, Parameter, type LoadReport, type Init } from './module.js';
+export { Conv2d, Linear, GroupNorm, LayerNorm, silu, gelu } from './layers.js';

@@ -1,0 +1,104 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Module, type Parameter } from './module.js';
+
+/** torch.nn.Conv2d on NHWC activations; symmetric zero padding as in torch. */
+export class Conv2d extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | undefined;
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernel: number,
+    readonly options: { stride?: number; padding?: number; bias?: boolean } = {},
+  ) {
+    super();
+    this.weight = this.param('weight', [outChannels, inChannels, kernel, kernel], 'conv2d');
+    this.bias = options.bias === false ? undefined : this.param('bias', [outChannels], 'same', 'zeros');
+  }
+
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const p = this.options.padding ?? 0;
+      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
+      const y = tf.conv2d(x, this.weight.value as tf.Tensor4D, this.options.stride ?? 1, p === 0 ? 'valid' : pad);
+      return this.bias ? tf.add(y, this.bias.value) : y;
+    });
+  }
+}
+
+/** torch.nn.Linear on the last axis of any-rank input. */
+export class Linear extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | undefined;
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: { bias?: boolean } = {},
+  ) {
+    super();
+    this.weight = this.param('weight', [outFeatures, inFeatures], 'linear');
+    this.bias = options.bias === false ? undefined : this.param('bias', [outFeatures], 'same', 'zeros');
+  }
+
+  forward<T extends tf.Tensor>(x: T): T {
+    return tf.tidy(() => {
+      const shape = x.shape;
+      const flat = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
+      let y: tf.Tensor = tf.matMul(flat, this.weight.value as tf.Tensor2D);
+      if (this.bias) y = tf.add(y, this.bias.value);
+      return tf.reshape(y, [...shape.slice(0, -1), this.outFeatures]) as T;
+    });
+  }
+}
+
+/** torch.nn.GroupNorm on NHWC activations (biased variance, affine). */
+export class GroupNorm extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+  constructor(
+    readonly groups: number,
+    readonly channels: number,
+    readonly eps = 1e-5,
+  ) {
+    super();
+    this.weight = this.param('weight', [channels], 'same', 'ones');
+    this.bias = this.param('bias', [channels], 'same', 'zeros');
+  }
+
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [b, h, w, c] = x.shape;
+      const grouped = tf.reshape(x, [b, h * w, this.groups, c / this.groups]);
+      const { mean, variance } = tf.moments(grouped, [1, 3], true);
+      const normed = tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, this.eps)));
+      return tf.add(tf.mul(tf.reshape(normed, [b, h, w, c]), this.weight.value), this.bias.value) as tf.Tensor4D;
+    });
+  }
+}
+
+/** torch.nn.LayerNorm over the last axis. */
+export class LayerNorm extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+  constructor(
+    readonly dim: number,
+    readonly eps = 1e-5,
+  ) {
+    super();
+    this.weight = this.param('weight', [dim], 'same', 'ones');
+    this.bias = this.param('bias', [dim], 'same', 'zeros');
+  }
+
+  forward<T extends tf.Tensor>(x: T): T {
+    return tf.tidy(() => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
+      return tf.add(tf.mul(normed, this.weight.value), this.bias.value) as T;
+    });
+  }
+}
+
+export const silu = (x: tf.Tensor): tf.Tensor => tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+
+/** Exact (erf) GELU, as torch.nn.functional.gelu's default. */
+export const gelu = (x: tf.Tensor): tf.Tensor => tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));

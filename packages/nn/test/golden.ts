@@ -1,0 +1,21 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const GOLDEN_DIR =
+  process.env.CODIFF_GOLDEN ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/golden');
+if (!existsSync(join(GOLDEN_DIR, 'README.md'))) {
+  throw new Error(`golden vectors not found at ${GOLDEN_DIR}: check out ../shared beside the repo or set CODIFF_GOLDEN`);
+}
+export const golden = (...parts: string[]) => join(GOLDEN_DIR, ...parts);
+
+/** max|a−b| / max|ref|, the golden README's tolerance measure. */
+export function relMaxError(actual: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < ref.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(actual[i] - ref[i]));
+    maxRef = Math.max(maxRef, Math.abs(ref[i]));
+  }
+  return maxDiff / maxRef;
+}
