@@ -1,6 +1,6 @@
 import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { defineConfig, mergeConfig } from 'vitest/config';
 
 const root = dirname(fileURLToPath(import.meta.url));
 
@@ -16,5 +16,17 @@ export function packageTestConfig(packageDir: string) {
       reporters: ['default', 'json'],
       outputFile: { json: resolve(root, '.test-results', `${basename(packageDir)}.json`) },
     },
+  });
+}
+
+/**
+ * For packages on TF.js: tfjs-core must be one module instance shared by its backends. Vite processes
+ * @tensorflow/* (and our packages that import it) and resolves their ESM entry points; otherwise some are
+ * handed to Node's CJS loader, which loads a second tfjs-core.
+ */
+export function tfjsTestConfig(packageDir: string) {
+  return mergeConfig(packageTestConfig(packageDir), {
+    ssr: { resolve: { mainFields: ['module', 'jsnext:main', 'jsnext', 'main'] } },
+    test: { server: { deps: { inline: [/@tensorflow\//, /@codiff\//] } } },
   });
 }

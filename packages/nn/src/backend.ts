@@ -1,4 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
+// cpu and wasm are dependencies of this package: registered statically, so bundlers and test runners resolve them
+// against the same tfjs-core as everything else. The optional backends below are loaded on demand.
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
 import { NnError } from './errors.js';
 
 export type BackendName = 'wasm' | 'webgpu' | 'cpu' | 'tensorflow';
@@ -17,11 +21,8 @@ const REQUIREMENTS: Record<BackendName, string> = {
 async function register(name: BackendName): Promise<void> {
   switch (name) {
     case 'cpu':
-      await import('@tensorflow/tfjs-backend-cpu');
-      return;
     case 'wasm':
-      await import('@tensorflow/tfjs-backend-wasm');
-      return;
+      return; // registered by the imports above
     case 'webgpu': {
       if (isNode && !(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) {
         const dawn = 'webgpu';

@@ -14,3 +14,4 @@ export {
 export { tfShape, torchToTf, tfToTorch, nchwToNhwc, nhwcToNchw, type ParamLayout } from './layout.js';
 export { Module, ModuleList, Parameter, type LoadReport, type Init } from './module.js';
 export { Conv2d, Linear, GroupNorm, LayerNorm, silu, gelu } from './layers.js';
+export { scaledDotProductAttention } from './attention.js';

@@ -1,0 +1,12 @@
+export { ResnetBlock2D, type ResnetOptions } from './resnet.js';
+export { Attention, type AttentionOptions } from './attention.js';
+export { Downsample2D, Upsample2D } from './sampling.js';
+export {
+  AutoencoderKL,
+  VaeEncoder,
+  VaeDecoder,
+  SD21_VAE_CONFIG,
+  vaeConfigFromDiffusers,
+  type AutoencoderKLConfig,
+  type LatentDistribution,
+} from './vae.js';
