@@ -10,3 +10,12 @@ export {
   type AutoencoderKLConfig,
   type LatentDistribution,
 } from './vae.js';
+export { BasicTransformerBlock, Transformer2DModel } from './transformer.js';
+export {
+  UNet2DConditionModel,
+  SD21_UNET_CONFIG,
+  unetConfigFromDiffusers,
+  timestepFeatures,
+  type UNetConfig,
+} from './unet.js';
+export { alphasCumprod, oneStepCoefficients } from './schedule.js';
