@@ -13,5 +13,5 @@ export {
 } from './safetensors.js';
 export { tfShape, torchToTf, tfToTorch, nchwToNhwc, nhwcToNchw, type ParamLayout } from './layout.js';
 export { Module, ModuleList, Parameter, type LoadReport, type Init } from './module.js';
-export { Conv2d, Linear, GroupNorm, LayerNorm, silu, gelu } from './layers.js';
+export { Conv2d, Linear, GroupNorm, LayerNorm, silu, gelu, type LayerBranch } from './layers.js';
 export { scaledDotProductAttention } from './attention.js';

@@ -1,6 +1,24 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module, type Parameter } from './module.js';
 
+/**
+ * An extra path added to a layer's output, computed from the same input: y = layer(x) + Σ branch(x). This is how
+ * adapters such as LoRA attach without changing the layer's own parameters or keys.
+ */
+export interface LayerBranch {
+  /** The branch's contribution, or null when it currently contributes nothing. */
+  apply(x: tf.Tensor): tf.Tensor | null;
+}
+
+function withBranches<T extends tf.Tensor>(y: T, x: tf.Tensor, branches: ReadonlySet<LayerBranch>): T {
+  let out: tf.Tensor = y;
+  for (const b of branches) {
+    const extra = b.apply(x);
+    if (extra) out = tf.add(out, extra);
+  }
+  return out as T;
+}
+
 /** torch.nn.Conv2d on NHWC activations; symmetric zero padding as in torch. */
 export class Conv2d extends Module {
   readonly weight: Parameter;
@@ -16,12 +34,15 @@ export class Conv2d extends Module {
     this.bias = options.bias === false ? undefined : this.param('bias', [outChannels], 'same', 'zeros');
   }
 
+  /** Additive paths on this layer's input (e.g. LoRA); see LayerBranch. */
+  readonly branches = new Set<LayerBranch>();
+
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const p = this.options.padding ?? 0;
       const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
       const y = tf.conv2d(x, this.weight.value as tf.Tensor4D, this.options.stride ?? 1, p === 0 ? 'valid' : pad);
-      return this.bias ? tf.add(y, this.bias.value) : y;
+      return withBranches(this.bias ? tf.add(y, this.bias.value) : y, x, this.branches);
     });
   }
 }
@@ -40,13 +61,16 @@ export class Linear extends Module {
     this.bias = options.bias === false ? undefined : this.param('bias', [outFeatures], 'same', 'zeros');
   }
 
+  /** Additive paths on this layer's input (e.g. LoRA); see LayerBranch. */
+  readonly branches = new Set<LayerBranch>();
+
   forward<T extends tf.Tensor>(x: T): T {
     return tf.tidy(() => {
       const shape = x.shape;
       const flat = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
       let y: tf.Tensor = tf.matMul(flat, this.weight.value as tf.Tensor2D);
       if (this.bias) y = tf.add(y, this.bias.value);
-      return tf.reshape(y, [...shape.slice(0, -1), this.outFeatures]) as T;
+      return withBranches(tf.reshape(y, [...shape.slice(0, -1), this.outFeatures]) as T, x, this.branches);
     });
   }
 }

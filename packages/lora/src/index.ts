@@ -1,0 +1,3 @@
+export { LoraModel, LoraLayer, matchesTarget, type LoraConfig } from './lora.js';
+export { parseLoraTensors, inferConfig, parseAdapterConfig, adapterConfigJson, type LoraTensors } from './formats.js';
+export { loadLoraAdapter, savePeftAdapter } from './io.js';
