@@ -7,6 +7,8 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'es2022',
-  // One copy of tfjs-core per application: never bundle it.
-  external: [/^@tensorflow\//],
+  // One tfjs-core per application: never bundle it, except its gradient registrations, which exist only as
+  // extension-less ESM files that Node cannot load; bundled, they register into the shared global registry.
+  external: [/^@tensorflow\/(?!tfjs-core\/dist\/register_all_gradients)/],
+  noExternal: [/register_all_gradients/],
 });

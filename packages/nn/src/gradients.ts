@@ -1,0 +1,78 @@
+// Gradients for training. TF.js core registers none by itself; this module registers them all, and replaces
+// Conv2D's on the wasm backend, which lacks the Conv2DBackpropFilter kernel the stock gradient needs.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import * as tf from '@tensorflow/tfjs-core';
+
+type Pad4 = { top: number; bottom: number; left: number; right: number };
+
+/** dL/dW of a Conv2D (NHWC, dilation 1): one matMul per kernel tap, windowᵀ·dy over all batch positions. */
+export function conv2dFilterGradient(
+  x: tf.Tensor4D,
+  filterShape: readonly [number, number, number, number],
+  dy: tf.Tensor4D,
+  stride: [number, number],
+  pad: Pad4,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, cin, cout] = filterShape;
+    const [b, oh, ow] = dy.shape;
+    const [sh, sw] = stride;
+    const padded = tf.pad(x, [[0, 0], [pad.top, pad.bottom], [pad.left, pad.right], [0, 0]]);
+    const dyRows = tf.reshape(dy, [b * oh * ow, cout]) as tf.Tensor2D;
+    const taps: tf.Tensor2D[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const window =
+          sh === 1 && sw === 1
+            ? tf.slice(padded, [0, i, j, 0], [b, oh, ow, cin])
+            : tf.stridedSlice(padded, [0, i, j, 0], [b, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, cin], [1, sh, sw, 1]);
+        taps.push(tf.matMul(tf.reshape(window, [b * oh * ow, cin]) as tf.Tensor2D, dyRows, true, false));
+      }
+    }
+    return tf.reshape(tf.stack(taps), [kh, kw, cin, cout]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * dL/dx of a Conv2D (NHWC, dilation 1): for stride 1 a conv of dy with the filter rotated 180° and its in/out
+ * channels swapped; for larger strides conv2dTranspose (wasm's Conv2DBackpropInput).
+ */
+export function conv2dInputGradient(
+  xShape: readonly [number, number, number, number],
+  filter: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  stride: [number, number],
+  pad: Pad4,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw] = filter.shape;
+    const explicit = (a: number, b: number, c: number, d: number): [[number, number], [number, number], [number, number], [number, number]] => [[0, 0], [a, b], [c, d], [0, 0]];
+    if (stride[0] === 1 && stride[1] === 1) {
+      const rotated = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+      return tf.conv2d(dy, rotated, 1, explicit(kh - 1 - pad.top, kh - 1 - pad.bottom, kw - 1 - pad.left, kw - 1 - pad.right));
+    }
+    return tf.conv2dTranspose(dy, filter, [...xShape], stride, explicit(pad.top, pad.bottom, pad.left, pad.right));
+  });
+}
+
+const stock = tf.getGradient('Conv2D');
+
+tf.unregisterGradient('Conv2D');
+tf.registerGradient({
+  kernelName: 'Conv2D',
+  inputsToSave: ['x', 'filter'],
+  gradFunc: (dy, saved, attrs) => {
+    if (tf.getBackend() !== 'wasm') return stock.gradFunc(dy, saved, attrs);
+    const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+    const a = attrs as unknown as tf.Conv2DAttrs;
+    const dilations = typeof a.dilations === 'number' ? [a.dilations, a.dilations] : a.dilations;
+    if (a.dataFormat !== 'NHWC' || dilations.some((d) => d !== 1)) return stock.gradFunc(dy, saved, attrs);
+    const info = tf.backend_util.computeConv2DInfo(x.shape, filter.shape, a.strides, 1, a.pad, a.dimRoundingMode);
+    const stride: [number, number] = [info.strideHeight, info.strideWidth];
+    // TF.js calls each closure inside its own tidy: compute each gradient on its own.
+    return {
+      x: () => conv2dInputGradient(x.shape, filter, dy as tf.Tensor4D, stride, info.padInfo),
+      filter: () => conv2dFilterGradient(x, filter.shape, dy as tf.Tensor4D, stride, info.padInfo),
+    };
+  },
+});
