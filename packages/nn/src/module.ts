@@ -84,7 +84,28 @@ export abstract class Module {
    */
   loadStateDict(dict: ReadonlyMap<string, HostTensor>, options: { strict?: boolean; prefix?: string } = {}): LoadReport {
     const strict = options.strict ?? true;
-    const prefix = options.prefix ?? '';
+    const report = this.compareStateDict(dict, options.prefix ?? '');
+    const problems = report.missing.length + report.unexpected.length + report.shapeMismatches.length;
+    if (strict && problems > 0) throw new NnError(describeProblems(report));
+    for (const [key, p] of this.namedParameters(options.prefix ?? '')) {
+      const t = dict.get(key);
+      if (t && sameShape(t.shape, p.torchShape)) {
+        p.assign(t);
+        report.loaded.push(key);
+      }
+    }
+    return report;
+  }
+
+  /** Throw an NnError naming every missing, unexpected or mis-shaped key of `dict` (shapes only are read). */
+  checkStateDict(dict: ReadonlyMap<string, { shape: readonly number[] }>): void {
+    const report = this.compareStateDict(dict, '');
+    if (report.missing.length + report.unexpected.length + report.shapeMismatches.length > 0) {
+      throw new NnError(describeProblems(report));
+    }
+  }
+
+  private compareStateDict(dict: ReadonlyMap<string, { shape: readonly number[] }>, prefix: string): LoadReport {
     const report: LoadReport = { loaded: [], missing: [], unexpected: [], shapeMismatches: [] };
     const own = new Map(this.namedParameters(prefix));
     for (const [key, p] of own) {
@@ -93,15 +114,6 @@ export abstract class Module {
       else if (!sameShape(t.shape, p.torchShape)) report.shapeMismatches.push({ key, expected: p.torchShape, got: t.shape });
     }
     for (const key of dict.keys()) if (key.startsWith(prefix) && !own.has(key)) report.unexpected.push(key);
-    const problems = report.missing.length + report.unexpected.length + report.shapeMismatches.length;
-    if (strict && problems > 0) throw new NnError(describeProblems(report));
-    for (const [key, p] of own) {
-      const t = dict.get(key);
-      if (t && sameShape(t.shape, p.torchShape)) {
-        p.assign(t);
-        report.loaded.push(key);
-      }
-    }
     return report;
   }
 

@@ -2,6 +2,7 @@
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NnError } from './errors.js';
+import type { LoadReport, Module } from './module.js';
 import { parseShardIndex, SafetensorsFile, type ByteSource, type HostTensor } from './safetensors.js';
 
 /** A file read piecewise with positioned reads, so multi-GB checkpoints never sit whole in memory. */
@@ -31,33 +32,69 @@ export async function openSafetensorsFile(path: string): Promise<SafetensorsFile
   return SafetensorsFile.open(await fileSource(path));
 }
 
-/**
- * Load all tensors of a checkpoint directory entry: `name.safetensors`, or the shards listed in
- * `name.safetensors.index.json`.
- */
+/** Read every tensor of `name.safetensors` (or its shards) in `dir` into memory. */
 export async function loadSafetensors(dir: string, name: string): Promise<Map<string, HostTensor>> {
-  const single = join(dir, `${name}.safetensors`);
+  const { files, where } = await openCheckpoint(dir, name);
+  try {
+    const out = new Map<string, HostTensor>();
+    for (const [key, file] of where) out.set(key, await file.read(key));
+    return out;
+  } finally {
+    for (const f of files) await f.close();
+  }
+}
+
+/**
+ * `name.safetensors`, or the shards listed in `name.safetensors.index.json`, opened (headers only) with a map
+ * from tensor name to the file holding it. Close the files when done.
+ */
+export async function openCheckpoint(dir: string, name: string): Promise<{ files: SafetensorsFile[]; where: Map<string, SafetensorsFile> }> {
   const indexPath = join(dir, `${name}.safetensors.index.json`);
   let index: string | undefined;
   try {
     index = await readFile(indexPath, 'utf8');
   } catch {
-    const file = await openSafetensorsFile(single);
-    try {
-      return await file.readAll();
-    } finally {
-      await file.close();
-    }
+    const file = await openSafetensorsFile(join(dir, `${name}.safetensors`));
+    return { files: [file], where: new Map([...file.tensors.keys()].map((k) => [k, file])) };
   }
   const map = parseShardIndex(index, indexPath);
-  const out = new Map<string, HostTensor>();
-  for (const shardName of new Set(map.values())) {
-    const shard = await openSafetensorsFile(join(dir, shardName));
-    try {
-      for (const [tensor, f] of map) if (f === shardName) out.set(tensor, await shard.read(tensor));
-    } finally {
-      await shard.close();
-    }
+  const files = new Map<string, SafetensorsFile>();
+  for (const shard of new Set(map.values())) files.set(shard, await openSafetensorsFile(join(dir, shard)));
+  const where = new Map<string, SafetensorsFile>();
+  for (const [tensor, shard] of map) {
+    const f = files.get(shard)!;
+    if (!f.has(tensor)) throw new NnError(`${indexPath}: ${tensor} is not in ${shard}`);
+    where.set(tensor, f);
   }
-  return out;
+  return { files: [...files.values()], where };
+}
+
+/**
+ * Load a checkpoint into `module` one tensor at a time, so peak memory stays near one tensor beyond the model.
+ * Keys and shapes are checked against the headers first (strict: any mismatch throws, naming the keys).
+ * `rename` maps checkpoint keys to the module's (e.g. old diffusers attention names).
+ */
+export async function loadModuleWeights(
+  module: Module,
+  dir: string,
+  name: string,
+  options: { rename?: (key: string) => string } = {},
+): Promise<LoadReport> {
+  const { files, where } = await openCheckpoint(dir, name);
+  try {
+    const rename = options.rename ?? ((k: string) => k);
+    const byModuleKey = new Map([...where.keys()].map((k) => [rename(k), k]));
+    // Check the whole key set and every shape from the headers before reading any data.
+    const shapes = new Map([...byModuleKey].map(([mk, ck]) => [mk, { shape: where.get(ck)!.tensors.get(ck)!.shape }]));
+    module.checkStateDict(shapes);
+    const params = new Map(module.namedParameters());
+    const loaded: string[] = [];
+    for (const [moduleKey, checkpointKey] of byModuleKey) {
+      params.get(moduleKey)!.assign(await where.get(checkpointKey)!.read(checkpointKey));
+      loaded.push(moduleKey);
+    }
+    return { loaded, missing: [], unexpected: [], shapeMismatches: [] };
+  } finally {
+    for (const f of files) await f.close();
+  }
 }
