@@ -84,19 +84,19 @@ export class LoraLayer extends Module implements LayerBranch {
 
   merge(name: string): void {
     if (this.merged.has(name)) return;
-    this.base.weight.variable.assign(tf.tidy(() => tf.add(this.base.weight.value, this.delta(name))));
+    tf.tidy(() => this.base.weight.assignValue(tf.add(this.base.weight.value, this.delta(name))));
     this.merged.add(name);
   }
 
   unmerge(name: string): void {
     if (!this.merged.has(name)) return;
-    this.base.weight.variable.assign(tf.tidy(() => tf.sub(this.base.weight.value, this.delta(name))));
+    tf.tidy(() => this.base.weight.assignValue(tf.sub(this.base.weight.value, this.delta(name))));
     this.merged.delete(name);
   }
 }
 
 function zeroed<M extends Adaptable>(m: M): M {
-  m.weight.variable.assign(tf.zerosLike(m.weight.value));
+  tf.tidy(() => m.weight.assignValue(tf.zerosLike(m.weight.value)));
   return m;
 }
 

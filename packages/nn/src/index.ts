@@ -13,6 +13,6 @@ export {
   type TensorToWrite,
 } from './safetensors.js';
 export { tfShape, torchToTf, tfToTorch, nchwToNhwc, nhwcToNchw, type ParamLayout } from './layout.js';
-export { Module, ModuleList, Parameter, type LoadReport, type Init } from './module.js';
+export { Module, ModuleList, Parameter, withParameterPlacement, type LoadReport, type Init, type Placement } from './module.js';
 export { Conv2d, Linear, GroupNorm, LayerNorm, silu, gelu, type LayerBranch } from './layers.js';
 export { scaledDotProductAttention } from './attention.js';

@@ -3,33 +3,115 @@ import { NnError } from './errors.js';
 import { tfShape, tfToTorch, torchToTf, type ParamLayout } from './layout.js';
 import type { HostTensor } from './safetensors.js';
 
-/** A trainable tensor that knows its reference (PyTorch) shape and how TF.js lays it out. */
+/**
+ * Where parameters live. `device`: a tf.Variable in the backend's memory. `host`: a Float32Array in JS memory,
+ * uploaded as a temporary tensor each time a layer runs, for models larger than the backend holds (SD 2.1's
+ * UNet is 3.5 GB in float32; wasm32 addresses 4 GiB). Host parameters are frozen: gradients flow through them
+ * to inputs and to device parameters (e.g. LoRA), but they are not trained.
+ */
+export type Placement = 'device' | 'host';
+
+let constructionPlacement: Placement = 'device';
+
+/** Build modules whose parameters start in `placement` (host avoids ever holding them on the device). */
+export function withParameterPlacement<T>(placement: Placement, build: () => T): T {
+  const previous = constructionPlacement;
+  constructionPlacement = placement;
+  try {
+    return build();
+  } finally {
+    constructionPlacement = previous;
+  }
+}
+
+function variableFrom(data: Float32Array, shape: number[]): tf.Variable {
+  const t = tf.tensor(data, shape);
+  const v = tf.variable(t);
+  t.dispose(); // the variable keeps its own reference to the data
+  return v;
+}
+
+/** A tensor that knows its reference (PyTorch) shape and how TF.js lays it out. */
 export class Parameter {
-  readonly variable: tf.Variable;
+  private device: tf.Variable | undefined;
+  private host: Float32Array | undefined;
+  readonly shape: number[];
 
   constructor(
     readonly torchShape: readonly number[],
     readonly layout: ParamLayout,
-    initial: tf.Tensor,
-    trainable = true,
+    initial: tf.Tensor | Float32Array,
+    placement: Placement = 'device',
   ) {
-    this.variable = tf.variable(initial, trainable);
-    initial.dispose();
+    this.shape = tfShape(layout, torchShape);
+    const onDevice = placement === 'device';
+    if (initial instanceof Float32Array) {
+      if (onDevice) this.device = variableFrom(initial, this.shape);
+      else this.host = initial;
+    } else {
+      if (onDevice) this.device = tf.variable(initial);
+      else this.host = initial.dataSync() as Float32Array;
+      initial.dispose();
+    }
   }
 
-  get value(): tf.Variable {
-    return this.variable;
+  get size(): number {
+    return this.shape.reduce((a, d) => a * d, 1);
+  }
+
+  get placement(): Placement {
+    return this.host ? 'host' : 'device';
+  }
+
+  /** The trainable variable (device placement only). */
+  get variable(): tf.Variable {
+    if (!this.device) throw new NnError('this parameter is held on the host; move it to the device to train it');
+    return this.device;
+  }
+
+  /**
+   * The value as a tensor (TF.js layout). For host parameters this uploads a temporary tensor: call it inside
+   * tf.tidy, which frees it.
+   */
+  get value(): tf.Tensor {
+    return this.device ?? tf.tensor(this.host!, this.shape);
   }
 
   /** Overwrite from a checkpoint tensor in torch layout. */
   assign(t: HostTensor): void {
-    const shape = tfShape(this.layout, this.torchShape);
-    tf.tidy(() => this.variable.assign(tf.tensor(torchToTf(this.layout, t), shape, 'float32')));
+    const data = torchToTf(this.layout, t);
+    if (this.host) this.host = data;
+    else tf.tidy(() => this.device!.assign(tf.tensor(data, this.shape, 'float32')));
+  }
+
+  /** Overwrite from a tensor in TF.js layout. */
+  assignValue(t: tf.Tensor): void {
+    if (this.host) this.host = t.dataSync().slice() as Float32Array;
+    else this.device!.assign(t);
   }
 
   /** The value in torch layout, for saving. */
   toHost(): HostTensor {
-    return { shape: this.torchShape, data: tfToTorch(this.layout, this.torchShape, this.variable.dataSync() as Float32Array) };
+    const data = this.host ?? (this.device!.dataSync() as Float32Array);
+    return { shape: this.torchShape, data: tfToTorch(this.layout, this.torchShape, data) };
+  }
+
+  moveTo(placement: Placement): void {
+    if (placement === this.placement) return;
+    if (placement === 'host') {
+      this.host = this.device!.dataSync().slice() as Float32Array;
+      this.device!.dispose();
+      this.device = undefined;
+    } else {
+      this.device = variableFrom(this.host!, this.shape);
+      this.host = undefined;
+    }
+  }
+
+  dispose(): void {
+    this.device?.dispose();
+    this.device = undefined;
+    this.host = undefined;
   }
 }
 
@@ -52,7 +134,7 @@ export abstract class Module {
 
   protected param(name: string, torchShape: readonly number[], layout: ParamLayout, init: Init = 'fanIn'): Parameter {
     const shape = tfShape(layout, torchShape);
-    const p = new Parameter(torchShape, layout, initialValue(init, shape, torchShape));
+    const p = new Parameter(torchShape, layout, initialValue(init, shape, torchShape), constructionPlacement);
     this.params.set(name, p);
     return p;
   }
@@ -122,8 +204,13 @@ export abstract class Module {
     return new Map([...this.namedParameters(prefix)].map(([k, p]) => [k, p.toHost()]));
   }
 
+  /** Move every parameter to the device (trainable variables) or to host memory (see Placement). */
+  moveTo(placement: Placement): void {
+    for (const p of this.parameters()) p.moveTo(placement);
+  }
+
   dispose(): void {
-    for (const p of this.parameters()) p.variable.dispose();
+    for (const p of this.parameters()) p.dispose();
   }
 }
 
@@ -139,12 +226,15 @@ export class ModuleList<M extends Module> extends Module {
 /** Initial values: 'fanIn' ~ U(±1/√fan_in) as torch's default layer init, 'zeros', 'ones'. */
 export type Init = 'fanIn' | 'zeros' | 'ones';
 
-function initialValue(init: Init, shape: number[], torchShape: readonly number[]): tf.Tensor {
-  if (init === 'zeros') return tf.zeros(shape);
-  if (init === 'ones') return tf.ones(shape);
+/** Initial values, made on the host so that host-placed parameters never touch the device. */
+function initialValue(init: Init, shape: number[], torchShape: readonly number[]): Float32Array {
+  const out = new Float32Array(shape.reduce((a, d) => a * d, 1));
+  if (init === 'zeros') return out;
+  if (init === 'ones') return out.fill(1);
   const fanIn = torchShape.length > 1 ? torchShape.slice(1).reduce((a, d) => a * d, 1) : torchShape[0];
   const bound = 1 / Math.sqrt(Math.max(1, fanIn));
-  return tf.randomUniform(shape, -bound, bound);
+  for (let i = 0; i < out.length; i++) out[i] = (Math.random() * 2 - 1) * bound;
+  return out;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

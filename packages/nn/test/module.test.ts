@@ -141,3 +141,19 @@ describe('backend selection', () => {
     await expect(useBackend('nope' as 'cpu')).rejects.toThrow(/unknown backend 'nope'/);
   });
 });
+
+describe('parameter placement', () => {
+  it('device and host parameters free everything they allocate', async () => {
+    await useBackend('wasm');
+    const { withParameterPlacement } = await import('../src/index.js');
+    const before = tf.memory();
+    for (const placement of ['device', 'host'] as const) {
+      const m = withParameterPlacement(placement, () => new Block());
+      m.moveTo(placement === 'device' ? 'host' : 'device');
+      m.moveTo(placement);
+      m.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numBytes).toBe(before.numBytes);
+  });
+});
