@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, mergeConfig } from 'vitest/config';
@@ -27,6 +28,16 @@ export function packageTestConfig(packageDir: string) {
 export function tfjsTestConfig(packageDir: string) {
   return mergeConfig(packageTestConfig(packageDir), {
     ssr: { resolve: { mainFields: ['module', 'jsnext:main', 'jsnext', 'main'] } },
-    test: { server: { deps: { inline: [/@tensorflow\//, /@codiff\//] } } },
+    test: { server: { deps: { inline: [/@tensorflow\//, /@codiff\//] } }, env: webgpuTestEnv() },
   });
+}
+
+/** Without a GPU, Dawn (the `webgpu` package) runs WebGPU on SwiftShader, which Debian ships inside chromium. */
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+function webgpuTestEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD)) env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  if (!process.env.XDG_RUNTIME_DIR) env.XDG_RUNTIME_DIR = '/tmp';
+  return env;
 }

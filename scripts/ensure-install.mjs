@@ -1,7 +1,9 @@
 // Set-up for a fresh machine, run by `npm test` and `npm run demo` before anything else:
 //  1. `npm ci` when node_modules is missing or older than package-lock.json;
-//  2. Debian's libjpeg-turbo-progs (cjpeg/djpeg), which the codec's cross-check tests compare against, when
-//     running as root with apt-get (set CODIFF_NO_APT=1 to skip; those tests are then skipped with a warning).
+//  2. Debian packages the tests compare against or run on, when running as root with apt-get (set
+//     CODIFF_NO_APT=1 to skip; the tests that need them are then skipped with a warning):
+//     - libjpeg-turbo-progs: cjpeg/djpeg, the JPEG codec's cross-checks;
+//     - chromium (for its SwiftShader Vulkan driver) and libvulkan1: WebGPU without a GPU, through Dawn.
 // Plain Node with no dependencies, so it works before anything is installed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -21,16 +23,27 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(join(root, 
   }
 }
 
-if (!quiet('cjpeg', ['-version']) && !process.env.CODIFF_NO_APT) {
-  const root_ = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (root_ && quiet('apt-get', ['--version'])) {
-    console.log('codiff: installing libjpeg-turbo-progs (cjpeg/djpeg) for the libjpeg cross-check tests…');
+const hasVulkanLoader = () => spawnSync('ldconfig', ['-p'], { encoding: 'utf8' }).stdout?.includes('libvulkan.so.1') ?? false;
+const systemTools = [
+  { purpose: 'cjpeg/djpeg for the JPEG cross-checks', packages: ['libjpeg-turbo-progs'], present: () => quiet('cjpeg', ['-version']) },
+  {
+    purpose: 'SwiftShader + Vulkan loader for the WebGPU tests',
+    packages: ['chromium', 'libvulkan1'],
+    present: () => existsSync('/usr/lib/chromium/vk_swiftshader_icd.json') && hasVulkanLoader(),
+  },
+];
+const missing = systemTools.filter((t) => !t.present());
+if (missing.length > 0 && !process.env.CODIFF_NO_APT) {
+  const packages = missing.flatMap((t) => t.packages);
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (isRoot && quiet('apt-get', ['--version'])) {
+    console.log(`codiff: installing ${packages.join(', ')} (${missing.map((t) => t.purpose).join('; ')})…`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const install = () => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'libjpeg-turbo-progs'], { env });
+    const install = () => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], { env });
     if (!install() && !(run('apt-get', ['update', '-q'], { env }) && install())) {
-      console.warn('codiff: could not install libjpeg-turbo-progs; cjpeg/djpeg cross-checks will be skipped');
+      console.warn(`codiff: could not install ${packages.join(', ')}; the tests that need them will be skipped`);
     }
   } else {
-    console.warn('codiff: cjpeg/djpeg not found (Debian: apt-get install libjpeg-turbo-progs); those cross-checks will be skipped');
+    console.warn(`codiff: missing ${packages.join(', ')} (${missing.map((t) => t.purpose).join('; ')}); those tests will be skipped`);
   }
 }

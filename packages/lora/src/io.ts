@@ -28,12 +28,12 @@ export function loadLoraAdapter(model: LoraModel, name: string, dict: ReadonlyMa
 }
 
 /** peft `save_pretrained` files for one adapter: adapter_model.safetensors and adapter_config.json. */
-export function savePeftAdapter(model: LoraModel, name: string): { 'adapter_model.safetensors': Uint8Array; 'adapter_config.json': string } {
+export async function savePeftAdapter(model: LoraModel, name: string): Promise<{ 'adapter_model.safetensors': Uint8Array; 'adapter_config.json': string }> {
   const config = model.configs.get(name);
   if (!config) throw new NnError(`no LoRA adapter '${name}'`);
   const tensors: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
   for (const [key, p] of model.adapterParameters(name)) {
-    tensors[`base_model.model.${key.replace(`.${name}.weight`, '.weight')}`] = p.toHost();
+    tensors[`base_model.model.${key.replace(`.${name}.weight`, '.weight')}`] = await p.toHost();
   }
   return {
     'adapter_model.safetensors': writeSafetensors(tensors, { format: 'pt' }),

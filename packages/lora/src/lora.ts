@@ -82,21 +82,28 @@ export class LoraLayer extends Module implements LayerBranch {
     });
   }
 
-  merge(name: string): void {
+  async merge(name: string): Promise<void> {
     if (this.merged.has(name)) return;
-    tf.tidy(() => this.base.weight.assignValue(tf.add(this.base.weight.value, this.delta(name))));
+    await this.updateBase((w, d) => tf.add(w, d), name);
     this.merged.add(name);
   }
 
-  unmerge(name: string): void {
+  async unmerge(name: string): Promise<void> {
     if (!this.merged.has(name)) return;
-    tf.tidy(() => this.base.weight.assignValue(tf.sub(this.base.weight.value, this.delta(name))));
+    await this.updateBase((w, d) => tf.sub(w, d), name);
     this.merged.delete(name);
+  }
+
+  private async updateBase(op: (w: tf.Tensor, d: tf.Tensor) => tf.Tensor, name: string): Promise<void> {
+    const updated = tf.tidy(() => op(this.base.weight.value, this.delta(name)));
+    await this.base.weight.assignValue(updated);
+    updated.dispose();
   }
 }
 
+/** B starts at zero (as in peft), so a new adapter changes nothing until trained. */
 function zeroed<M extends Adaptable>(m: M): M {
-  tf.tidy(() => m.weight.assignValue(tf.zerosLike(m.weight.value)));
+  tf.tidy(() => m.weight.variable.assign(tf.zerosLike(m.weight.variable)));
   return m;
 }
 
@@ -163,12 +170,12 @@ export class LoraModel extends Module {
   }
 
   /** Fold adapters into the base weights (W' = W + scaling·B·A); their branches then stop contributing. */
-  merge(names: readonly string[] = [...this.configs.keys()]): void {
-    for (const layer of this.layers.values()) for (const n of names) if (layer.loraA.byName.has(n)) layer.merge(n);
+  async merge(names: readonly string[] = [...this.configs.keys()]): Promise<void> {
+    for (const layer of this.layers.values()) for (const n of names) if (layer.loraA.byName.has(n)) await layer.merge(n);
   }
 
-  unmerge(names: readonly string[] = [...this.configs.keys()]): void {
-    for (const layer of this.layers.values()) for (const n of names) if (layer.loraA.byName.has(n)) layer.unmerge(n);
+  async unmerge(names: readonly string[] = [...this.configs.keys()]): Promise<void> {
+    for (const layer of this.layers.values()) for (const n of names) if (layer.loraA.byName.has(n)) await layer.unmerge(n);
   }
 
   /** Trainable LoRA parameters of one adapter, by peft in-memory key. */

@@ -4,7 +4,7 @@ import { bytesSource, Conv2d, Linear, Module, nhwcToNchw, SafetensorsFile, useBa
 import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLoraAdapter, LoraModel, parseAdapterConfig, savePeftAdapter } from '../src/index.js';
-import { expectClose, golden, goldenJson, nhwcTensor, readAll } from './golden.js';
+import { backendsUnderTest, expectClose, golden, goldenJson, nhwcTensor, readAll } from '../../../test-support/tfjs.js';
 
 const get = (m: Map<string, HostTensor>, k: string) => {
   const t = m.get(k);
@@ -38,13 +38,15 @@ beforeAll(async () => {
   cases = await readAll('lora', 'unet-lora', 'cases.safetensors');
 });
 
-for (const backend of ['cpu', 'wasm'] as const) {
+const BACKENDS = await backendsUnderTest();
+
+for (const backend of BACKENDS) {
   describe(`LoRA on ${backend}`, () => {
     beforeAll(async () => {
       await useBackend(backend);
     });
 
-    it.each(Object.keys(TINY) as (keyof typeof TINY)[])('%s: unmerged, merged, unmerged again (peft tiny case)', (name) => {
+    it.each(Object.keys(TINY) as (keyof typeof TINY)[])('%s: unmerged, merged, unmerged again (peft tiny case)', async (name) => {
       const spec = TINY[name];
       const host = new Host(spec.make());
       host.loadStateDict(new Map([['layer.weight', get(tiny, `${name}.base_layer.weight`)], ['layer.bias', get(tiny, `${name}.base_layer.bias`)]]));
@@ -58,28 +60,28 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const x = xh.shape.length === 4 ? nhwcTensor(xh) : tf.tensor(xh.data, [...xh.shape]);
       const run = () => (host.layer instanceof Linear ? host.layer.forward(x) : host.layer.forward(x as tf.Tensor4D));
       let y = run();
-      expectClose(y, get(tiny, `${name}.y_lora`), `${name} unmerged`);
+      await expectClose(y, get(tiny, `${name}.y_lora`), `${name} unmerged`);
       y.dispose();
-      lora.merge();
+      await lora.merge();
       y = run();
-      expectClose(y, get(tiny, `${name}.y_merged`), `${name} merged`);
+      await expectClose(y, get(tiny, `${name}.y_merged`), `${name} merged`);
       y.dispose();
-      const merged = host.stateDict().get('layer.weight')!;
-      expectClose(tf.tensor(merged.data), get(tiny, `${name}.merged.weight`), `${name} merged weight`);
-      lora.unmerge();
+      const merged = (await host.stateDict()).get('layer.weight')!;
+      await expectClose(tf.tensor(merged.data), get(tiny, `${name}.merged.weight`), `${name} merged weight`);
+      await lora.unmerge();
       y = run();
-      expectClose(y, get(tiny, `${name}.y_lora`), `${name} unmerged again`);
+      await expectClose(y, get(tiny, `${name}.y_lora`), `${name} unmerged again`);
       y.dispose();
       lora.setActive([]);
       y = run();
-      expectClose(y, get(tiny, `${name}.y_base`), `${name} no adapter`);
+      await expectClose(y, get(tiny, `${name}.y_base`), `${name} no adapter`);
       y.dispose();
       x.dispose();
       lora.dispose();
       host.dispose();
     });
 
-    it('several adapters active at once add up', () => {
+    it('several adapters active at once add up', async () => {
       const linear = new Linear(8, 6);
       const host = new Host(linear);
       host.loadStateDict(new Map([['layer.weight', get(tiny, 'linear.base_layer.weight')], ['layer.bias', get(tiny, 'linear.base_layer.bias')]]));
@@ -93,10 +95,10 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const base = get(tiny, 'linear.y_base').data;
       const one = get(tiny, 'linear.y_lora').data;
       const expected = base.map((b, i) => b + 2 * (one[i] - b));
-      expectClose(y, { shape: [2, 3, 6], data: expected }, 'two adapters');
+      await expectClose(y, { shape: [2, 3, 6], data: expected }, 'two adapters');
       lora.setActive(['b']);
       const yb = linear.forward(x);
-      expectClose(yb, get(tiny, 'linear.y_lora'), 'one of two adapters');
+      await expectClose(yb, get(tiny, 'linear.y_lora'), 'one of two adapters');
       tf.dispose([x, y, yb]);
       lora.dispose();
       host.dispose();
@@ -120,7 +122,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         unet.dispose();
       });
 
-      it('peft files: target matching, unmerged, merged, unmerged, deactivated', () => {
+      it('peft files: target matching, unmerged, merged, unmerged, deactivated', async () => {
         lora = new LoraModel(unet);
         const config = parseAdapterConfig(readFileSync(golden('lora', 'unet-lora', 'adapter_config.json'), 'utf8'));
         expect(lora.addAdapter('check', config)).toHaveLength(256);
@@ -129,34 +131,34 @@ for (const backend of ['cpu', 'wasm'] as const) {
         loadLoraAdapter(lora, 'default', adapter, config);
         const outs: [string, string][] = [['unmerged', 'caseA.out_lora'], ['merged', 'caseA.out_lora_merged'], ['unmerged again', 'caseA.out_lora']];
         for (const [label, key] of outs) {
-          if (label === 'merged') lora.merge();
-          if (label === 'unmerged again') lora.unmerge();
+          if (label === 'merged') await lora.merge();
+          if (label === 'unmerged again') await lora.unmerge();
           const y = unet.forward(sample, ts, ehs);
-          expectClose(y, get(cases, key), label);
+          await expectClose(y, get(cases, key), label);
           y.dispose();
         }
         lora.setActive([]);
         const base = unet.forward(sample, ts, ehs);
-        expectClose(base, get(cases, 'caseA.out_base'), 'no adapter');
+        await expectClose(base, get(cases, 'caseA.out_base'), 'no adapter');
         base.dispose();
         lora.setActive(['default']);
       });
 
       it('saves peft files with the reference keys and reloads them', async () => {
-        const files = savePeftAdapter(lora, 'default');
+        const files = await savePeftAdapter(lora, 'default');
         const saved = await SafetensorsFile.open(bytesSource(files['adapter_model.safetensors']));
         expect([...saved.tensors.keys()].sort()).toEqual([...adapter.keys()].sort());
         const again = new LoraModel(unet);
         lora.setActive([]);
         loadLoraAdapter(again, 'reloaded', await saved.readAll(), parseAdapterConfig(files['adapter_config.json']));
         const y = unet.forward(sample, ts, ehs);
-        expectClose(y, get(cases, 'caseA.out_lora'), 'reloaded');
+        await expectClose(y, get(cases, 'caseA.out_lora'), 'reloaded');
         y.dispose();
         again.dispose();
         lora.dispose();
       });
 
-      it('reads the diffusers 0.27 and kohya namings of the same adapter', () => {
+      it('reads the diffusers 0.27 and kohya namings of the same adapter', async () => {
         const rows = (goldenJson('lora', 'unet-lora', 'key_names.json') as { rows: Record<string, string>[] }).rows;
         const renamed = (field: string) => new Map(rows.map((r) => [r[field], get(adapter, r.peft_saved_key)]));
         // kohya stores alpha per module; with the adapter's real alpha (8) it reproduces peft's output.
@@ -165,7 +167,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         let model = new LoraModel(unet);
         expect(loadLoraAdapter(model, 'kohya', kohya).alpha).toBe(8);
         let y = unet.forward(sample, ts, ehs);
-        expectClose(y, get(cases, 'caseA.out_lora'), 'kohya');
+        await expectClose(y, get(cases, 'caseA.out_lora'), 'kohya');
         y.dispose();
         model.dispose();
         // diffusers 0.27 files carry no alpha: the loader assumes alpha = r, as diffusers does.
@@ -177,7 +179,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         model.setActive([]);
         loadLoraAdapter(reference, 'peft-alpha-r', adapter, { ...parseAdapterConfig(readFileSync(golden('lora', 'unet-lora', 'adapter_config.json'), 'utf8')), alpha: 4 });
         const yRef = unet.forward(sample, ts, ehs);
-        expectClose(y, nhwcToNchw({ shape: yRef.shape, data: yRef.dataSync() as Float32Array }), 'diffusers naming');
+        await expectClose(y, nhwcToNchw({ shape: yRef.shape, data: (await yRef.data()) as Float32Array }), 'diffusers naming');
         tf.dispose([y, yRef]);
         reference.dispose();
         model.dispose();

@@ -3,7 +3,7 @@ import { NnError, useBackend, withParameterPlacement, type HostTensor } from '@c
 import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LoraModel } from '../src/index.js';
-import { expectClose, goldenJson, nhwcTensor, readAll } from './golden.js';
+import { expectClose, goldenJson, nhwcTensor, readAll } from '../../../test-support/tfjs.js';
 
 // Host-placed weights are how full-size SD fits the 4 GiB wasm heap; LoRA training must still work on top.
 describe('host-placed base weights', () => {
@@ -15,7 +15,7 @@ describe('host-placed base weights', () => {
     cases = await readAll('unet-tiny', 'cases.safetensors');
   });
 
-  it('give the same output, keep the tensor count flat, and pass gradients to LoRA', () => {
+  it('give the same output, keep the tensor count flat, and pass gradients to LoRA', async () => {
     const config = unetConfigFromDiffusers(goldenJson('unet-tiny', 'config.json'));
     const before = tf.memory().numTensors;
     const unet = withParameterPlacement('host', () => new UNet2DConditionModel(config));
@@ -27,7 +27,7 @@ describe('host-placed base weights', () => {
     const ehs = tf.tensor3d(e.data, e.shape as [number, number, number]);
     const start = tf.memory().numTensors;
     const out = unet.forward(sample, 500, ehs);
-    expectClose(out, cases.get('caseB.out')!, 'host placement');
+    await expectClose(out, cases.get('caseB.out')!, 'host placement');
     out.dispose();
     expect(tf.memory().numTensors).toBe(start);
 

@@ -84,22 +84,25 @@ export class Parameter {
     else tf.tidy(() => this.device!.assign(tf.tensor(data, this.shape, 'float32')));
   }
 
-  /** Overwrite from a tensor in TF.js layout. */
-  assignValue(t: tf.Tensor): void {
-    if (this.host) this.host = t.dataSync().slice() as Float32Array;
+  /**
+   * Overwrite from a tensor in TF.js layout (which the caller keeps owning). Async because host parameters read
+   * the tensor back, and some backends (WebGPU in Node) only read asynchronously.
+   */
+  async assignValue(t: tf.Tensor): Promise<void> {
+    if (this.host) this.host = (await t.data()).slice() as Float32Array;
     else this.device!.assign(t);
   }
 
   /** The value in torch layout, for saving. */
-  toHost(): HostTensor {
-    const data = this.host ?? (this.device!.dataSync() as Float32Array);
+  async toHost(): Promise<HostTensor> {
+    const data = this.host ?? ((await this.device!.data()) as Float32Array);
     return { shape: this.torchShape, data: tfToTorch(this.layout, this.torchShape, data) };
   }
 
-  moveTo(placement: Placement): void {
+  async moveTo(placement: Placement): Promise<void> {
     if (placement === this.placement) return;
     if (placement === 'host') {
-      this.host = this.device!.dataSync().slice() as Float32Array;
+      this.host = (await this.device!.data()).slice() as Float32Array;
       this.device!.dispose();
       this.device = undefined;
     } else {
@@ -200,13 +203,15 @@ export abstract class Module {
   }
 
   /** All parameters in torch layout under their checkpoint keys. */
-  stateDict(prefix = ''): Map<string, HostTensor> {
-    return new Map([...this.namedParameters(prefix)].map(([k, p]) => [k, p.toHost()]));
+  async stateDict(prefix = ''): Promise<Map<string, HostTensor>> {
+    const out = new Map<string, HostTensor>();
+    for (const [k, p] of this.namedParameters(prefix)) out.set(k, await p.toHost());
+    return out;
   }
 
   /** Move every parameter to the device (trainable variables) or to host memory (see Placement). */
-  moveTo(placement: Placement): void {
-    for (const p of this.parameters()) p.moveTo(placement);
+  async moveTo(placement: Placement): Promise<void> {
+    for (const p of this.parameters()) await p.moveTo(placement);
   }
 
   dispose(): void {

@@ -50,7 +50,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       await useBackend(backend);
     });
 
-    it('names parameters by dotted checkpoint paths and round-trips a state dict', () => {
+    it('names parameters by dotted checkpoint paths and round-trips a state dict', async () => {
       const m = new Block();
       expect([...m.namedParameters()].map(([k]) => k)).toEqual(['conv.weight', 'conv.bias', 'proj.weight', 'proj.bias']);
       const dict = new Map([
@@ -61,11 +61,11 @@ for (const backend of ['cpu', 'wasm'] as const) {
       ]);
       const report = m.loadStateDict(dict);
       expect(report.loaded).toHaveLength(4);
-      for (const [k, v] of m.stateDict()) expect(Array.from(v.data)).toEqual(Array.from(dict.get(k)!.data));
+      for (const [k, v] of (await m.stateDict())) expect(Array.from(v.data)).toEqual(Array.from(dict.get(k)!.data));
       m.dispose();
     });
 
-    it('strict loading names missing, unexpected and mis-shaped keys', () => {
+    it('strict loading names missing, unexpected and mis-shaped keys', async () => {
       const m = new Block();
       const dict = new Map([
         ['conv.weight', ramp([3, 2, 5, 5])],
@@ -80,7 +80,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       m.dispose();
     });
 
-    it('Conv2d and Linear equal a naive reference; layouts convert in one place', () => {
+    it('Conv2d and Linear equal a naive reference; layouts convert in one place', async () => {
       const m = new Block();
       const w = ramp([3, 2, 3, 3]), b = ramp([3], 0.5);
       m.loadStateDict(new Map([['conv.weight', w], ['conv.bias', b], ['proj.weight', ramp([4, 3])], ['proj.bias', ramp([4])]]));
@@ -123,7 +123,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       await inter.close();
     });
 
-    it('forward calls leave no tensors behind', () => {
+    it('forward calls leave no tensors behind', async () => {
       const m = new Block();
       const x = tf.randomNormal([1, 6, 6, 2]) as tf.Tensor4D;
       const before = tf.memory().numTensors;
@@ -149,8 +149,8 @@ describe('parameter placement', () => {
     const before = tf.memory();
     for (const placement of ['device', 'host'] as const) {
       const m = withParameterPlacement(placement, () => new Block());
-      m.moveTo(placement === 'device' ? 'host' : 'device');
-      m.moveTo(placement);
+      await m.moveTo(placement === 'device' ? 'host' : 'device');
+      await m.moveTo(placement);
       m.dispose();
     }
     expect(tf.memory().numTensors).toBe(before.numTensors);

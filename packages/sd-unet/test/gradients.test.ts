@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, type HostTensor } from '@codiff/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UNet2DConditionModel, unetConfigFromDiffusers } from '../src/index.js';
-import { goldenJson, nhwcTensor, readAll } from './golden.js';
+import { goldenJson, nhwcTensor, readAll } from '../../../test-support/tfjs.js';
 
 let weights: Map<string, HostTensor>;
 let cases: Map<string, HostTensor>;

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { floatToHalf, halfToFloat, NnError, useBackend, writeSafetensors, type HostTensor } from '@codiff/nn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadDiffusersModel, loadUNet, loadVae } from '../src/node.js';
-import { expectClose, golden, nhwcTensor, readAll } from './golden.js';
+import { expectClose, golden, nhwcTensor, readAll } from '../../../test-support/tfjs.js';
 
 /** A diffusers-layout repo on disk: unet (fp32 + fp16 variant), vae (2 shards, legacy attention names). */
 function makeRepo(vaeWeights: Map<string, HostTensor>, unetWeights: Map<string, HostTensor>): string {
@@ -100,13 +100,13 @@ async function expectWorkingModels(root: string): Promise<void> {
   const e = cases.get('caseB.encoder_hidden_states')!;
   const ehs = tf.tensor3d(e.data, e.shape as [number, number, number]);
   const out = unet.forward(sample, 500, ehs);
-  expectClose(out, cases.get('caseB.out')!, 'unet from folder');
+  await expectClose(out, cases.get('caseB.out')!, 'unet from folder');
   tf.dispose([sample, ehs, out]);
   unet.dispose();
   const vae = await loadVae(join(root, 'vae'));
   const z = nhwcTensor(vaeCases.get('decA.z')!);
   const img = vae.decode(z);
-  expectClose(img, vaeCases.get('decA.out')!, 'vae from sharded legacy folder');
+  await expectClose(img, vaeCases.get('decA.out')!, 'vae from sharded legacy folder');
   tf.dispose([z, img]);
   vae.dispose();
 }
@@ -119,7 +119,7 @@ describe('loading diffusers folders', () => {
   it('the fp16 variant loads as float32 copies of the half values', async () => {
     const unet = await loadUNet(join(repo, 'unet'), { variant: 'fp16' });
     const key = 'down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight';
-    const loaded = unet.stateDict().get(key)!.data;
+    const loaded = (await unet.stateDict()).get(key)!.data;
     const source = unetWeights.get(key)!.data;
     for (let i = 0; i < source.length; i++) expect(loaded[i]).toBe(halfToFloat(floatToHalf(source[i])));
     unet.dispose();

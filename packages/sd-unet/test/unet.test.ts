@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, type HostTensor } from '@codiff/nn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alphasCumprod, oneStepCoefficients, timestepFeatures, UNet2DConditionModel, unetConfigFromDiffusers } from '../src/index.js';
-import { expectClose, goldenJson, nhwcTensor, readAll } from './golden.js';
+import { backendsUnderTest, expectClose, goldenJson, nhwcTensor, readAll } from '../../../test-support/tfjs.js';
 
 let weights: Map<string, HostTensor>;
 let cases: Map<string, HostTensor>;
@@ -26,7 +26,7 @@ describe('DDPM scaled-linear schedule and timestep features', () => {
     await useBackend('cpu');
   });
 
-  it('gives the one-step coefficients of CODiff (t = 499)', () => {
+  it('gives the one-step coefficients of CODiff (t = 499)', async () => {
     const { sqrtAlphaBar, sqrtOneMinusAlphaBar } = oneStepCoefficients(499);
     expect(sqrtAlphaBar).toBeCloseTo(0.526944, 5);
     expect(sqrtOneMinusAlphaBar).toBeCloseTo(0.8499, 5);
@@ -34,18 +34,20 @@ describe('DDPM scaled-linear schedule and timestep features', () => {
     expect(() => oneStepCoefficients(1000)).toThrow(RangeError);
   });
 
-  it('timestep features equal diffusers time_proj', () => {
+  it('timestep features equal diffusers time_proj', async () => {
     const t = get(inter, 'time_proj::in.arg0');
     const ref = get(inter, 'time_proj::out');
     // Float32 sin/cos of arguments up to ~999 rad differ by an ulp between libms (golden README: worst
     // intermediate, 8.6e-6): the standard tolerance applies.
     const ours = tf.tensor2d(timestepFeatures(Array.from(t.data), 32, true, 0), [2, 32]);
-    expectClose(ours, ref, 'time_proj');
+    await expectClose(ours, ref, 'time_proj');
     ours.dispose();
   });
 });
 
-for (const backend of ['cpu', 'wasm'] as const) {
+const BACKENDS = await backendsUnderTest();
+
+for (const backend of BACKENDS) {
   describe(`UNet2DConditionModel (unet-tiny) on ${backend}`, () => {
     let unet: UNet2DConditionModel;
     beforeAll(async () => {
@@ -55,15 +57,15 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
     afterAll(() => unet.dispose());
 
-    it.each(['caseA', 'caseB'])('%s output', (c) => {
+    it.each(['caseA', 'caseB'])('%s output', async (c) => {
       const sample = nhwcTensor(get(cases, `${c}.sample`));
       const ehs = tokens(get(cases, `${c}.encoder_hidden_states`));
       const out = unet.forward(sample, Array.from(get(cases, `${c}.timestep`).data), ehs);
-      expectClose(out, get(cases, `${c}.out`), `${c}.out`);
+      await expectClose(out, get(cases, `${c}.out`), `${c}.out`);
       tf.dispose([sample, ehs, out]);
     });
 
-    it('caseA intermediates, each submodule on its recorded input', () => {
+    it('caseA intermediates, each submodule on its recorded input', async () => {
       const ehs = tokens(get(cases, 'caseA.encoder_hidden_states'));
       const temb = tf.tensor2d(get(inter, 'time_embedding::out').data, [2, 128]);
       const ctx = { temb, context: ehs };
@@ -100,13 +102,13 @@ for (const backend of ['cpu', 'wasm'] as const) {
       ];
       for (const [key, run] of checks) {
         const y = tf.tidy(run);
-        expectClose(y, get(inter, key), key);
+        await expectClose(y, get(inter, key), key);
         y.dispose();
       }
       tf.dispose([ehs, temb]);
     });
 
-    it('keeps the tensor count flat over repeated forward calls', () => {
+    it('keeps the tensor count flat over repeated forward calls', async () => {
       const sample = nhwcTensor(get(cases, 'caseB.sample'));
       const ehs = tokens(get(cases, 'caseB.encoder_hidden_states'));
       const before = tf.memory().numTensors;

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, type HostTensor } from '@codiff/nn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AutoencoderKL, vaeConfigFromDiffusers } from '../src/index.js';
-import { expectClose, goldenJson, nhwcTensor, readAll } from './golden.js';
+import { backendsUnderTest, expectClose, goldenJson, nhwcTensor, readAll } from '../../../test-support/tfjs.js';
 
 let weights: Map<string, HostTensor>;
 let cases: Map<string, HostTensor>;
@@ -14,7 +14,9 @@ beforeAll(async () => {
   inter = await readAll('vae-tiny', 'intermediates.safetensors');
 });
 
-for (const backend of ['cpu', 'wasm'] as const) {
+const BACKENDS = await backendsUnderTest();
+
+for (const backend of BACKENDS) {
   describe(`AutoencoderKL (vae-tiny) on ${backend}`, () => {
     let vae: AutoencoderKL;
     beforeAll(async () => {
@@ -27,26 +29,26 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
     afterAll(() => vae.dispose());
 
-    it.each(['encA', 'encB'])('%s: moments, mean, logvar, std and decode(mean)', (c) => {
+    it.each(['encA', 'encB'])('%s: moments, mean, logvar, std and decode(mean)', async (c) => {
       const x = nhwcTensor(cases.get(`${c}.x`)!);
       const dist = vae.encode(x);
-      expectClose(dist.moments, cases.get(`${c}.moments`)!, `${c}.moments`);
-      expectClose(dist.mean, cases.get(`${c}.mean`)!, `${c}.mean`);
-      expectClose(dist.logvar, cases.get(`${c}.logvar`)!, `${c}.logvar`);
-      expectClose(dist.std, cases.get(`${c}.std`)!, `${c}.std`);
+      await expectClose(dist.moments, cases.get(`${c}.moments`)!, `${c}.moments`);
+      await expectClose(dist.mean, cases.get(`${c}.mean`)!, `${c}.mean`);
+      await expectClose(dist.logvar, cases.get(`${c}.logvar`)!, `${c}.logvar`);
+      await expectClose(dist.std, cases.get(`${c}.std`)!, `${c}.std`);
       const recon = vae.decode(dist.mean);
-      expectClose(recon, cases.get(`${c}.recon`)!, `${c}.recon`);
+      await expectClose(recon, cases.get(`${c}.recon`)!, `${c}.recon`);
       tf.dispose([x, recon, dist.moments, dist.mean, dist.logvar, dist.std]);
     });
 
-    it.each(['decA', 'decB'])('%s: decode(z)', (c) => {
+    it.each(['decA', 'decB'])('%s: decode(z)', async (c) => {
       const z = nhwcTensor(cases.get(`${c}.z`)!);
       const out = vae.decode(z);
-      expectClose(out, cases.get(`${c}.out`)!, `${c}.out`);
+      await expectClose(out, cases.get(`${c}.out`)!, `${c}.out`);
       tf.dispose([z, out]);
     });
 
-    it('every stored intermediate of encA/decode matches', () => {
+    it('every stored intermediate of encA/decode matches', async () => {
       // Each submodule is run on its own recorded input and compared with its recorded output.
       const run: Record<string, (x: tf.Tensor4D) => tf.Tensor4D> = {
         'encoder.conv_in': (x) => vae.encoder.convIn.forward(x),
@@ -64,14 +66,14 @@ for (const backend of ['cpu', 'wasm'] as const) {
         expect(input && output, name).toBeTruthy();
         const x = nhwcTensor(input!);
         const y = fn(x);
-        expectClose(y, output!, name);
+        await expectClose(y, output!, name);
         tf.dispose([x, y]);
         checked++;
       }
       expect(checked).toBe(7);
     });
 
-    it('keeps the tensor count flat over repeated encode/decode', () => {
+    it('keeps the tensor count flat over repeated encode/decode', async () => {
       const x = nhwcTensor(cases.get('encA.x')!);
       const before = tf.memory().numTensors;
       for (let i = 0; i < 3; i++) {
