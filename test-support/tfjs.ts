@@ -1,18 +1,11 @@
 // Test helpers shared by the TF.js packages: golden vectors, tolerance checks, backends under test.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { nchwToNhwc, nhwcToNchw, useBackend, type BackendName, type HostTensor } from '@codiff/nn';
 import { openSafetensorsFile } from '@codiff/nn/node';
 import { expect } from 'vitest';
+import { golden } from './golden.js';
 
-export const GOLDEN_DIR = process.env.CODIFF_GOLDEN ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/golden');
-if (!existsSync(join(GOLDEN_DIR, 'README.md'))) {
-  throw new Error(`golden vectors not found at ${GOLDEN_DIR}: check out ../shared beside the repo or set CODIFF_GOLDEN`);
-}
-export const golden = (...parts: string[]) => join(GOLDEN_DIR, ...parts);
-export const goldenJson = (...parts: string[]) => JSON.parse(readFileSync(golden(...parts), 'utf8'));
+export { golden, goldenJson, relMaxError } from './golden.js';
 
 export async function readAll(...parts: string[]): Promise<Map<string, HostTensor>> {
   const f = await openSafetensorsFile(golden(...parts));
@@ -23,21 +16,17 @@ export async function readAll(...parts: string[]): Promise<Map<string, HostTenso
   }
 }
 
+/** A tensor of a golden file, or a clear failure naming the missing key. */
+export function tensorAt(m: ReadonlyMap<string, HostTensor>, key: string): HostTensor {
+  const t = m.get(key);
+  if (!t) throw new Error(`golden tensor ${key} missing`);
+  return t;
+}
+
 /** A golden NCHW activation as an NHWC tensor. */
 export function nhwcTensor(t: HostTensor): tf.Tensor4D {
   const x = nchwToNhwc(t);
   return tf.tensor4d(x.data, x.shape as [number, number, number, number]);
-}
-
-/** max|a−b| / max|ref|, the golden README's tolerance measure. */
-export function relMaxError(actual: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < ref.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[i] - ref[i]));
-    maxRef = Math.max(maxRef, Math.abs(ref[i]));
-  }
-  return maxDiff / maxRef;
 }
 
 /**

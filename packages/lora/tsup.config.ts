@@ -1,12 +1,3 @@
-import { defineConfig } from 'tsup';
+import { libraryBuild } from '../../tsup.shared.js';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'es2022',
-  // One copy of tfjs-core per application: never bundle it.
-  external: [/^@tensorflow\//],
-});
+export default libraryBuild(['src/index.ts']);

@@ -1,14 +1,8 @@
-import { defineConfig } from 'tsup';
+import { libraryBuild } from '../../tsup.shared.js';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/node.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'es2022',
-  // One tfjs-core per application: never bundle it, except its gradient registrations, which exist only as
-  // extension-less ESM files that Node cannot load; bundled, they register into the shared global registry.
+// TF.js's gradient registrations exist only as extension-less ESM files that Node cannot load: bundle them
+// (they register into TF.js's global registry) and keep the rest of TF.js external.
+export default libraryBuild(['src/index.ts', 'src/node.ts'], {
   external: [/^@tensorflow\/(?!tfjs-core\/dist\/register_all_gradients)/],
   noExternal: [/register_all_gradients/],
 });

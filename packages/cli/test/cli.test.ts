@@ -7,10 +7,10 @@ import { decodeJpeg, readJpegInfo } from '@codiff/jpeg-codec';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/index.js';
+import { golden } from '../../../test-support/golden.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const GOLDEN = process.env.CODIFF_GOLDEN ?? resolve(here, '../../../../shared/golden');
-const JPEG_DIR = join(GOLDEN, 'jpeg');
+const JPEG_DIR = golden('jpeg');
 const BIN = resolve(here, '../dist/bin.js');
 
 async function codiff(...argv: string[]) {

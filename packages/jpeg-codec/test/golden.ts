@@ -1,18 +1,11 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import type { RawImage } from '../src/index.js';
+import { golden } from '../../../test-support/golden.js';
 
-/** `../shared/golden` beside the repository (override with CODIFF_GOLDEN). */
-export const GOLDEN_DIR =
-  process.env.CODIFF_GOLDEN ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/golden');
-export const JPEG_DIR = join(GOLDEN_DIR, 'jpeg');
-
-if (!existsSync(join(JPEG_DIR, 'manifest.json'))) {
-  throw new Error(`golden vectors not found at ${JPEG_DIR}: check out ../shared beside the repo or set CODIFF_GOLDEN`);
-}
+export const JPEG_DIR = golden('jpeg');
 
 export const manifest = JSON.parse(readFileSync(join(JPEG_DIR, 'manifest.json'), 'utf8'));
 

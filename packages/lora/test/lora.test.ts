@@ -4,13 +4,9 @@ import { bytesSource, Conv2d, Linear, Module, nhwcToNchw, SafetensorsFile, useBa
 import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLoraAdapter, LoraModel, parseAdapterConfig, savePeftAdapter } from '../src/index.js';
-import { backendsUnderTest, expectClose, golden, goldenJson, nhwcTensor, readAll } from '../../../test-support/tfjs.js';
+import { backendsUnderTest, tensorAt, expectClose, golden, goldenJson, nhwcTensor, readAll } from '../../../test-support/tfjs.js';
 
-const get = (m: Map<string, HostTensor>, k: string) => {
-  const t = m.get(k);
-  if (!t) throw new Error(`golden tensor ${k} missing`);
-  return t;
-};
+const get = tensorAt;
 
 class Host extends Module {
   constructor(readonly layer: Linear | Conv2d) {
@@ -158,7 +154,8 @@ for (const backend of BACKENDS) {
         lora.dispose();
       });
 
-      it('reads the diffusers 0.27 and kohya namings of the same adapter', async () => {
+      // Key naming is backend-independent; on WebGPU over SwiftShader its three extra UNet passes cost minutes.
+      it.skipIf(backend === 'webgpu')('reads the diffusers 0.27 and kohya namings of the same adapter', async () => {
         const rows = (goldenJson('lora', 'unet-lora', 'key_names.json') as { rows: Record<string, string>[] }).rows;
         const renamed = (field: string) => new Map(rows.map((r) => [r[field], get(adapter, r.peft_saved_key)]));
         // kohya stores alpha per module; with the adapter's real alpha (8) it reproduces peft's output.

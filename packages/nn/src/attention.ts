@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { matMul } from './ops.js';
 
 /**
  * softmax(q·kᵀ·scale)·v for q [B, Tq, H·D], k and v [B, Tk, H·D], heads split along the last axis. Computed
@@ -19,7 +20,7 @@ export function scaledDotProductAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.
         const qh = heads === 1 ? qb : tf.slice(qb, [0, h * dim], [-1, dim]);
         const kh = heads === 1 ? kb : tf.slice(kb, [0, h * dim], [-1, dim]);
         const vh = heads === 1 ? vb : tf.slice(vb, [0, h * dim], [-1, dim]);
-        const probs = tf.softmax(tf.mul(tf.matMul(qh, kh, false, true), scale));
+        const probs = tf.softmax(tf.mul(matMul(qh as tf.Tensor2D, kh as tf.Tensor2D, false, true), scale));
         perHead.push(tf.matMul(probs, vh));
       }
       outputs.push(heads === 1 ? perHead[0] : (tf.concat(perHead, 1) as tf.Tensor2D));

@@ -61,3 +61,22 @@ describe('Conv2D gradients on wasm (dW by per-tap matMul, dX by rotated-filter c
     tf.dispose([x, f, dy]);
   });
 });
+
+describe('MatMul gradients on wasm (explicit transposes)', () => {
+  it.each([[false, false], [false, true], [true, false], [true, true]])('transposeA=%s transposeB=%s equal the cpu backend', async (ta, tb) => {
+    const run = () =>
+      tf.tidy(() => {
+        const a = tf.randomNormal(ta ? [5, 3] : [3, 5], 0, 1, 'float32', 1) as tf.Tensor2D;
+        const b = tf.randomNormal(tb ? [4, 5] : [5, 4], 0, 1, 'float32', 2) as tf.Tensor2D;
+        const w = tf.randomNormal([3, 4], 0, 1, 'float32', 3);
+        const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D, ta, tb), w)))([a, b]);
+        return [da.dataSync().slice(), db.dataSync().slice()];
+      });
+    await useBackend('cpu');
+    const ref = run();
+    await useBackend('wasm');
+    const ours = run();
+    expect(relL2(ours[0], ref[0])).toBeLessThan(1e-5);
+    expect(relL2(ours[1], ref[1])).toBeLessThan(1e-5);
+  });
+});

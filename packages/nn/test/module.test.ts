@@ -14,7 +14,7 @@ import {
   type HostTensor,
 } from '../src/index.js';
 import { openSafetensorsFile } from '../src/node.js';
-import { golden, relMaxError } from './golden.js';
+import { golden, relMaxError } from '../../../test-support/golden.js';
 
 class Block extends Module {
   readonly conv = this.child('conv', new Conv2d(2, 3, 3, { padding: 1 }));

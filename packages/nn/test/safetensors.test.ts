@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytesSource, floatToHalf, halfToFloat, NnError, SafetensorsFile, writeSafetensors } from '../src/index.js';
 import { loadSafetensors, openSafetensorsFile } from '../src/node.js';
-import { golden } from './golden.js';
+import { golden } from '../../../test-support/golden.js';
 
 describe('safetensors reader on the golden files', () => {
   it('reads F32 weights with diffusers keys', async () => {

@@ -1,7 +1,7 @@
 // Node-only: load diffusers model folders from disk and download them from the Hugging Face Hub.
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { NnError } from '@codiff/nn';
+import { NnError, withParameterPlacement, type Module } from '@codiff/nn';
 import { loadModuleWeights } from '@codiff/nn/node';
 import { UNet2DConditionModel, unetConfigFromDiffusers } from './unet.js';
 import { AutoencoderKL, vaeConfigFromDiffusers } from './vae.js';
@@ -9,6 +9,11 @@ import { AutoencoderKL, vaeConfigFromDiffusers } from './vae.js';
 export interface LoadOptions {
   /** diffusers weight variant, e.g. 'fp16' for `diffusion_pytorch_model.fp16.safetensors`. */
   variant?: string;
+  /**
+   * Keep the weights in host memory and upload them per layer (see @codiff/nn's Placement): needed for SD 2.1's
+   * UNet on the wasm backend, whose 4 GiB heap cannot hold it. The weights are then frozen.
+   */
+  host?: boolean;
 }
 
 /** diffusers' `_add_variant`: the variant goes before the last extension. */
@@ -31,20 +36,31 @@ async function readConfig(dir: string): Promise<Record<string, unknown>> {
   }
 }
 
-/** Load a diffusers UNet2DConditionModel folder, e.g. `stable-diffusion-2-1-base/unet`. */
-export async function loadUNet(dir: string, options: LoadOptions = {}): Promise<UNet2DConditionModel> {
+/** Build the model `className` from `dir/config.json` and stream its weights in; disposed again on failure. */
+async function loadDiffusersModel<M extends Module>(
+  dir: string,
+  className: string,
+  build: (config: Record<string, unknown>) => M,
+  options: LoadOptions,
+  rename?: (key: string) => string,
+): Promise<M> {
   const config = await readConfig(dir);
-  if (config._class_name !== undefined && config._class_name !== 'UNet2DConditionModel') {
-    throw new NnError(`${dir} holds a ${String(config._class_name)}, not a UNet2DConditionModel`);
+  if (config._class_name !== undefined && config._class_name !== className) {
+    throw new NnError(`${dir} holds a ${String(config._class_name)}, not a ${className}`);
   }
-  const unet = new UNet2DConditionModel(unetConfigFromDiffusers(config));
+  const model = withParameterPlacement(options.host ? 'host' : 'device', () => build(config));
   try {
-    await loadModuleWeights(unet, dir, weightsName(options.variant));
+    await loadModuleWeights(model, dir, weightsName(options.variant), { rename });
   } catch (e) {
-    unet.dispose();
+    model.dispose();
     throw e;
   }
-  return unet;
+  return model;
+}
+
+/** Load a diffusers UNet2DConditionModel folder, e.g. `stable-diffusion-2-1-base/unet`. */
+export function loadUNet(dir: string, options: LoadOptions = {}): Promise<UNet2DConditionModel> {
+  return loadDiffusersModel(dir, 'UNet2DConditionModel', (c) => new UNet2DConditionModel(unetConfigFromDiffusers(c)), options);
 }
 
 /** Old diffusers VAE checkpoints name the mid-block attention query/key/value/proj_attn; diffusers renames on load. */
@@ -57,19 +73,8 @@ export function renameLegacyVaeKey(key: string): string {
 }
 
 /** Load a diffusers AutoencoderKL folder, e.g. `stable-diffusion-2-1-base/vae`. */
-export async function loadVae(dir: string, options: LoadOptions = {}): Promise<AutoencoderKL> {
-  const config = await readConfig(dir);
-  if (config._class_name !== undefined && config._class_name !== 'AutoencoderKL') {
-    throw new NnError(`${dir} holds a ${String(config._class_name)}, not an AutoencoderKL`);
-  }
-  const vae = new AutoencoderKL(vaeConfigFromDiffusers(config));
-  try {
-    await loadModuleWeights(vae, dir, weightsName(options.variant), { rename: renameLegacyVaeKey });
-  } catch (e) {
-    vae.dispose();
-    throw e;
-  }
-  return vae;
+export function loadVae(dir: string, options: LoadOptions = {}): Promise<AutoencoderKL> {
+  return loadDiffusersModel(dir, 'AutoencoderKL', (c) => new AutoencoderKL(vaeConfigFromDiffusers(c)), options, renameLegacyVaeKey);
 }
 
 export interface DownloadOptions extends LoadOptions {

@@ -46,6 +46,11 @@ export function vaeConfigFromDiffusers(json: Record<string, unknown>): Autoencod
 
 const VAE_EPS = 1e-6;
 
+/** `layers` VAE resnets, the first taking `inC` channels. */
+function resnetStack(inC: number, outC: number, layers: number, groups: number): ModuleList<ResnetBlock2D> {
+  return new ModuleList(Array.from({ length: layers }, (_, i) => new ResnetBlock2D(i === 0 ? inC : outC, outC, { groups, eps: VAE_EPS })));
+}
+
 /** UNetMidBlock2D as the VAE uses it: resnet, single-head spatial attention, resnet. */
 class VaeMidBlock extends Module {
   readonly resnets: ModuleList<ResnetBlock2D>;
@@ -72,10 +77,7 @@ class DownEncoderBlock2D extends Module {
   readonly downsamplers: ModuleList<Downsample2D> | undefined;
   constructor(inC: number, outC: number, layers: number, groups: number, downsample: boolean) {
     super();
-    this.resnets = this.child(
-      'resnets',
-      new ModuleList(Array.from({ length: layers }, (_, i) => new ResnetBlock2D(i === 0 ? inC : outC, outC, { groups, eps: VAE_EPS }))),
-    );
+    this.resnets = this.child('resnets', resnetStack(inC, outC, layers, groups));
     this.downsamplers = downsample ? this.child('downsamplers', new ModuleList([new Downsample2D(outC, 0)])) : undefined;
   }
   forward(x: tf.Tensor4D): tf.Tensor4D {
@@ -92,10 +94,7 @@ class UpDecoderBlock2D extends Module {
   readonly upsamplers: ModuleList<Upsample2D> | undefined;
   constructor(inC: number, outC: number, layers: number, groups: number, upsample: boolean) {
     super();
-    this.resnets = this.child(
-      'resnets',
-      new ModuleList(Array.from({ length: layers }, (_, i) => new ResnetBlock2D(i === 0 ? inC : outC, outC, { groups, eps: VAE_EPS }))),
-    );
+    this.resnets = this.child('resnets', resnetStack(inC, outC, layers, groups));
     this.upsamplers = upsample ? this.child('upsamplers', new ModuleList([new Upsample2D(outC)])) : undefined;
   }
   forward(x: tf.Tensor4D): tf.Tensor4D {

@@ -116,8 +116,9 @@ describe('loading diffusers folders', () => {
     await expectWorkingModels(repo);
   });
 
-  it('the fp16 variant loads as float32 copies of the half values', async () => {
-    const unet = await loadUNet(join(repo, 'unet'), { variant: 'fp16' });
+  it('the fp16 variant loads as float32 copies of the half values, here into host memory', async () => {
+    const unet = await loadUNet(join(repo, 'unet'), { variant: 'fp16', host: true });
+    expect(unet.convIn.weight.placement).toBe('host');
     const key = 'down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight';
     const loaded = (await unet.stateDict()).get(key)!.data;
     const source = unetWeights.get(key)!.data;

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, type HostTensor } from '@codiff/nn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alphasCumprod, oneStepCoefficients, timestepFeatures, UNet2DConditionModel, unetConfigFromDiffusers } from '../src/index.js';
-import { backendsUnderTest, expectClose, goldenJson, nhwcTensor, readAll } from '../../../test-support/tfjs.js';
+import { backendsUnderTest, tensorAt, expectClose, goldenJson, nhwcTensor, readAll } from '../../../test-support/tfjs.js';
 
 let weights: Map<string, HostTensor>;
 let cases: Map<string, HostTensor>;
@@ -14,11 +14,7 @@ beforeAll(async () => {
   inter = await readAll('unet-tiny', 'intermediates.safetensors');
 });
 
-const get = (m: Map<string, HostTensor>, k: string) => {
-  const t = m.get(k);
-  if (!t) throw new Error(`golden tensor ${k} missing`);
-  return t;
-};
+const get = tensorAt;
 const tokens = (t: HostTensor) => tf.tensor3d(t.data, t.shape as [number, number, number]);
 
 describe('DDPM scaled-linear schedule and timestep features', () => {

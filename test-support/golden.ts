@@ -1,13 +1,16 @@
-import { existsSync } from 'node:fs';
+// Where the golden vectors are, for every package's tests (no TF.js here, so any package can import it).
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const GOLDEN_DIR =
-  process.env.CODIFF_GOLDEN ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/golden');
+/** `../shared/golden` beside the repository (override with CODIFF_GOLDEN). */
+export const GOLDEN_DIR = process.env.CODIFF_GOLDEN ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/golden');
 if (!existsSync(join(GOLDEN_DIR, 'README.md'))) {
   throw new Error(`golden vectors not found at ${GOLDEN_DIR}: check out ../shared beside the repo or set CODIFF_GOLDEN`);
 }
+
 export const golden = (...parts: string[]) => join(GOLDEN_DIR, ...parts);
+export const goldenJson = (...parts: string[]) => JSON.parse(readFileSync(golden(...parts), 'utf8'));
 
 /** max|a−b| / max|ref|, the golden README's tolerance measure. */
 export function relMaxError(actual: ArrayLike<number>, ref: ArrayLike<number>): number {
