@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PNG } from 'pngjs';
 
 /** `../shared/golden` beside the repository (override with CODIFF_GOLDEN). */
 export const GOLDEN_DIR = process.env.CODIFF_GOLDEN ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/golden');
@@ -21,4 +22,16 @@ export function relMaxError(actual: ArrayLike<number>, ref: ArrayLike<number>): 
     maxRef = Math.max(maxRef, Math.abs(ref[i]));
   }
   return maxDiff / maxRef;
+}
+
+/** A PNG file as interleaved 8-bit RGB (alpha dropped), the shape of @codiff/jpeg-codec's RawImage. */
+export function readPngRgb(path: string): { width: number; height: number; channels: 3; data: Uint8Array } {
+  const png = PNG.sync.read(Buffer.from(readFileSync(path)));
+  const data = new Uint8Array(png.width * png.height * 3);
+  for (let i = 0, j = 0; i < data.length; i += 3, j += 4) {
+    data[i] = png.data[j];
+    data[i + 1] = png.data[j + 1];
+    data[i + 2] = png.data[j + 2];
+  }
+  return { width: png.width, height: png.height, channels: 3, data };
 }

@@ -9,7 +9,8 @@ import {
   STD_CHROMINANCE_QUANT,
   STD_LUMINANCE_QUANT,
 } from '../src/index.js';
-import { encodingCases, firstDifference, goldenImage, JPEG_DIR, manifest, readGolden, readPngRgb, sha256 } from './golden.js';
+import { encodingCases, firstDifference, goldenImage, JPEG_DIR, manifest, readGolden, sha256 } from './golden.js';
+import { readPngRgb } from '../../../test-support/golden.js';
 
 describe('encoder matches libjpeg-turbo byte for byte (../shared/golden/jpeg)', () => {
   it('covers every image × QF × encoder in the manifest', () => {

@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PNG } from 'pngjs';
-import type { RawImage } from '../src/index.js';
-import { golden } from '../../../test-support/golden.js';
+import { golden, readPngRgb } from '../../../test-support/golden.js';
 
 export const JPEG_DIR = golden('jpeg');
 
@@ -11,17 +9,6 @@ export const manifest = JSON.parse(readFileSync(join(JPEG_DIR, 'manifest.json'),
 
 export function readGolden(relative: string): Uint8Array {
   return new Uint8Array(readFileSync(join(JPEG_DIR, relative)));
-}
-
-export function readPngRgb(path: string): RawImage {
-  const png = PNG.sync.read(Buffer.from(readFileSync(path)));
-  const data = new Uint8Array(png.width * png.height * 3);
-  for (let i = 0, j = 0; i < data.length; i += 3, j += 4) {
-    data[i] = png.data[j];
-    data[i + 1] = png.data[j + 1];
-    data[i + 2] = png.data[j + 2];
-  }
-  return { width: png.width, height: png.height, channels: 3, data };
 }
 
 export const goldenImage = (name: string) => readPngRgb(join(JPEG_DIR, manifest.images[name].png));

@@ -17,3 +17,4 @@ export { Module, ModuleList, Parameter, withParameterPlacement, type LoadReport,
 export { Conv2d, Linear, GroupNorm, LayerNorm, silu, gelu, type LayerBranch } from './layers.js';
 export { scaledDotProductAttention } from './attention.js';
 export { matMul } from './ops.js';
+export { readTorchCheckpoint } from './torch-checkpoint.js';

@@ -1,0 +1,20 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** softplus(x) = log(1 + eˣ), computed without overflow: max(x, 0) + log(1 + e^−|x|). */
+function softplus(x: tf.Tensor): tf.Tensor {
+  return tf.add(tf.relu(x), tf.log1p(tf.exp(tf.neg(tf.abs(x)))));
+}
+
+/**
+ * The discriminator's loss: binary cross-entropy on logits with real → 1 and fake → 0, each averaged over its
+ * elements and summed — softplus(−real) + softplus(fake). Pass the fake logits computed from a detached generator
+ * output.
+ */
+export function discriminatorLoss(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.add(tf.mean(softplus(tf.neg(realLogits))), tf.mean(softplus(fakeLogits))) as tf.Scalar);
+}
+
+/** The generator's non-saturating adversarial loss: mean softplus(−D(fake)). */
+export function generatorLoss(fakeLogits: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.mean(softplus(tf.neg(fakeLogits))) as tf.Scalar);
+}

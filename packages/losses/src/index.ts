@@ -1,0 +1,6 @@
+export { Vgg16Features, VGG16_STAGE_CHANNELS, type VggPooling } from './vgg.js';
+export { Dists } from './dists.js';
+export { Lpips, type LpipsResult } from './lpips.js';
+export { sobelMagnitude, edgeAwareDists } from './edge.js';
+export { discriminatorLoss, generatorLoss } from './gan.js';
+export { psnr, ssim, type Image8, type MetricOptions } from './metrics.js';
