@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { packageTestConfig } from '../../vitest.shared.js';
+import { tfjsTestConfig } from '../../vitest.shared.js';
 
-export default packageTestConfig(dirname(fileURLToPath(import.meta.url)));
+export default tfjsTestConfig(dirname(fileURLToPath(import.meta.url)));

@@ -1,4 +1,5 @@
 import { crop, decodeJpeg, encodeJpeg, readJpegInfo, type JpegInfo, type RawImage, type Subsampling } from '@codiff/jpeg-codec';
+import { psnr } from '@codiff/losses/metrics';
 import { CliError, encodePng, outputKind, readBytes, readImage, writeOutput } from './image-io.js';
 
 export interface DegradeArgs {
@@ -47,14 +48,7 @@ export async function degradeCommand(args: DegradeArgs): Promise<DegradeResult> 
   });
   const degraded = decodeJpeg(jpeg);
   await writeOutput(args.output, kind === 'jpeg' ? jpeg : encodePng(degraded));
-  return { width: degraded.width, height: degraded.height, jpegBytes: jpeg.length, psnr: psnr(reference, degraded) };
-}
-
-export function psnr(a: RawImage, b: RawImage): number {
-  let se = 0;
-  for (let i = 0; i < a.data.length; i++) se += (a.data[i]! - b.data[i]!) ** 2;
-  const mse = se / a.data.length;
-  return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
+  return { width: degraded.width, height: degraded.height, jpegBytes: jpeg.length, psnr: psnr(reference, degraded, { on: 'rgb' }) };
 }
 
 export async function jpegInfoCommand(path: string): Promise<JpegInfo> {

@@ -1,7 +1,9 @@
 import { JpegError, type Subsampling } from '@codiff/jpeg-codec';
 import { Command, InvalidArgumentError } from 'commander';
 import { degradeCommand, formatInfo, jpegInfoCommand } from './commands.js';
+import { convertWeightsCommand } from './convert.js';
 import { CliError } from './image-io.js';
+import { formatMetrics, metricsCommand, WEIGHT_FILES } from './metrics.js';
 
 const SUBSAMPLINGS = ['4:4:4', '4:2:2', '4:2:0', '4:4:0', '4:1:1'];
 
@@ -66,6 +68,36 @@ export function buildProgram(io: Io): Command {
       if (opts.json) {
         io.out(JSON.stringify({ ...info, quantTables: info.quantTables.map((t) => (t ? Array.from(t) : null)) }, null, 2));
       } else io.out(formatInfo(file, info));
+    });
+
+  program
+    .command('metrics')
+    .description('PSNR (Y and RGB) and SSIM (Y) of a test image against a reference; with VGG weights also LPIPS and DISTS')
+    .argument('<reference>', 'reference PNG or JPEG')
+    .argument('<test>', 'image to measure, same size')
+    .option('--crop <px>', 'pixels dropped from every border first', intIn('crop', 0, 65535), 0)
+    .option('--vgg <path>', `VGG16 trunk (safetensors), or a folder with ${Object.values(WEIGHT_FILES).join(', ')}`)
+    .option('--dists <file>', 'DISTS alpha/beta (safetensors)')
+    .option('--lpips <file>', 'LPIPS v0.1 vgg linear heads (safetensors)')
+    .option('--backend <name>', 'TF.js backend for LPIPS/DISTS: wasm, webgpu, cpu, tensorflow')
+    .option('--json', 'machine-readable output', false)
+    .action(async (reference: string, test: string, opts) => {
+      const r = await metricsCommand({ reference, test, crop: opts.crop, vgg: opts.vgg, dists: opts.dists, lpips: opts.lpips, backend: opts.backend });
+      io.out(opts.json ? JSON.stringify(r) : formatMetrics(r, opts.crop));
+    });
+
+  program
+    .command('convert-weights')
+    .description('convert a PyTorch checkpoint (.pth/.pt/.bin, zip or legacy format) to safetensors without running its pickle code')
+    .argument('<input>', 'PyTorch checkpoint')
+    .argument('<output>', 'output .safetensors')
+    .option('--only <prefix...>', "keep only keys starting with these prefixes (e.g. 'features.' for VGG16)", [])
+    .option('--dtype <dtype>', 'stored dtype: F32, F16, BF16', 'F32')
+    .action(async (input: string, output: string, opts) => {
+      const dtype = String(opts.dtype).toUpperCase();
+      if (!['F32', 'F16', 'BF16'].includes(dtype)) throw new CliError('--dtype must be F32, F16 or BF16');
+      const r = await convertWeightsCommand({ input, output, only: opts.only, dtype: dtype as 'F32' | 'F16' | 'BF16' });
+      io.out(`${output}: ${r.tensors} tensors (${dtype}), ${r.bytes} bytes${r.skipped ? `; ${r.skipped} tensors left out by --only` : ''}`);
     });
 
   return program;

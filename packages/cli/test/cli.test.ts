@@ -7,7 +7,8 @@ import { decodeJpeg, readJpegInfo } from '@codiff/jpeg-codec';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/index.js';
-import { golden } from '../../../test-support/golden.js';
+import { bytesSource, SafetensorsFile } from '@codiff/nn';
+import { golden, goldenJson } from '../../../test-support/golden.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const JPEG_DIR = golden('jpeg');
@@ -117,5 +118,92 @@ describe('the built codiff binary', () => {
     const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/degrade/);
+  });
+
+  it('computes LPIPS and DISTS in plain Node (TF.js wasm)', () => {
+    const images = golden('dists-lpips', 'images');
+    const stdout = execFileSync(process.execPath, [BIN, 'metrics', join(images, 's64_ref.png'), join(images, 's64_blur3x3.png'), '--vgg', golden('dists-lpips')], { encoding: 'utf8' });
+    const pair = goldenJson('dists-lpips', 'manifest.json').cases.s64.pairs[1];
+    const value = (name: string) => Number(new RegExp(`${name}:\\s+([0-9.]+)`).exec(stdout)?.[1]);
+    expect(Math.abs(value('LPIPS') - pair.lpips)).toBeLessThanOrEqual(2e-6);
+    expect(Math.abs(value('DISTS') - pair.dists)).toBeLessThanOrEqual(1e-5);
+  });
+});
+
+describe('codiff metrics', () => {
+  const images = golden('dists-lpips', 'images');
+  const vectors = JSON.parse(readFileSync(resolve(here, '../../losses/test/skimage-vectors.json'), 'utf8')).rows as {
+    reference: string;
+    test: string;
+    crop: number;
+    psnr_y: number;
+    psnr_rgb: number;
+    ssim_y: number;
+  }[];
+
+  it('prints PSNR and SSIM equal to scikit-image’s', async () => {
+    for (const crop of [0, 4]) {
+      const row = vectors.find((v) => v.test.endsWith('s64_jpeg_q15.png') && v.crop === crop)!;
+      const r = await codiff('metrics', golden(row.reference), golden(row.test), '--crop', String(crop), '--json');
+      expect(r.code, r.err).toBe(0);
+      const m = JSON.parse(r.out);
+      expect(m.psnrY).toBeCloseTo(row.psnr_y, 9);
+      expect(m.psnrRgb).toBeCloseTo(row.psnr_rgb, 9);
+      expect(m.ssimY).toBeCloseTo(row.ssim_y, 9);
+      expect(m.lpips).toBeUndefined();
+    }
+  });
+
+  it('with a weights folder adds LPIPS and DISTS equal to the reference implementations', async () => {
+    const pair = goldenJson('dists-lpips', 'manifest.json').cases.s64.pairs[0];
+    const r = await codiff('metrics', join(images, 's64_ref.png'), join(images, 's64_noise.png'), '--vgg', golden('dists-lpips'), '--backend', 'wasm', '--json');
+    expect(r.code, r.err).toBe(0);
+    const m = JSON.parse(r.out);
+    expect(Math.abs(m.dists - pair.dists)).toBeLessThanOrEqual(1e-5);
+    expect(Math.abs(m.lpips - pair.lpips)).toBeLessThanOrEqual(1e-6 + 1e-4 * pair.lpips);
+  });
+
+  it('reports bad input clearly', async () => {
+    const ref = join(images, 's64_ref.png');
+    const cases: [string[], RegExp][] = [
+      [[ref, join(images, 's96x128_ref.png')], /image sizes differ: 64×64 vs 128×96/],
+      [[ref, ref, '--vgg', golden('dists-lpips', 'vgg16.safetensors')], /give --dists and\/or --lpips/],
+      [[ref, ref, '--lpips', 'x.safetensors'], /need --vgg/],
+      [[ref, ref, '--crop', '30'], /SSIM needs at least 11×11 pixels after cropping/],
+      [[ref, ref, '--vgg', golden('dists-lpips', 'vgg16.safetensors'), '--dists', golden('dists-lpips', 'lpips_vgg_v0.1.safetensors')], /lpips_vgg_v0\.1\.safetensors: unexpected key 'lin0/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await codiff('metrics', ...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.err).toMatch(message);
+    }
+  });
+});
+
+describe('codiff convert-weights', () => {
+  const fixtures = resolve(here, '../../nn/test/fixtures/torch');
+
+  it('converts a torch.save file to safetensors, optionally filtered and in F16', async () => {
+    const out = join(dir, 'converted.safetensors');
+    const r = await codiff('convert-weights', join(fixtures, 'state_legacy.pth'), out, '--only', 'features.', 'norm.', '--dtype', 'f16');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/5 tensors \(F16\), \d+ bytes; 4 tensors left out by --only/);
+    const file = await SafetensorsFile.open(bytesSource(new Uint8Array(readFileSync(out)), out));
+    const expected = JSON.parse(readFileSync(join(fixtures, 'expected.json'), 'utf8')).state;
+    expect([...file.tensors.keys()].sort()).toEqual(['features.0.bias', 'features.0.weight', 'norm.num_batches_tracked', 'norm.running_var', 'norm.weight']);
+    expect(file.tensors.get('features.0.weight')!.dtype).toBe('F16');
+    const weight = await file.read('features.0.weight');
+    expect(weight.shape).toEqual([2, 3, 3, 3]);
+    weight.data.forEach((v, i) => expect(Math.abs(v - expected['features.0.weight'].data[i])).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(v))));
+  });
+
+  it('refuses a pickle that would run code, and non-checkpoints', async () => {
+    const evil = await codiff('convert-weights', join(fixtures, 'malicious.pkl'), join(dir, 'evil.safetensors'));
+    expect(evil.code).toBe(1);
+    expect(evil.err).toMatch(/posix\.system.*refusing to run pickle code/);
+    const png = await codiff('convert-weights', join(JPEG_DIR, 'images/odd_w37_h53.png'), join(dir, 'png.safetensors'));
+    expect(png.err).toMatch(/not a PyTorch checkpoint/);
+    const ext = await codiff('convert-weights', join(fixtures, 'state_zip.pth'), join(dir, 'out.bin'));
+    expect(ext.err).toMatch(/must be a \.safetensors file/);
   });
 });

@@ -1,4 +1,4 @@
-import { NnError } from '@codiff/nn';
+// No TF.js here: `@codiff/losses/metrics` loads this alone. Bad arguments throw RangeError.
 
 /** Interleaved 8-bit pixels, row-major (the shape of @codiff/jpeg-codec's RawImage). RGBA's alpha is ignored. */
 export interface Image8 {
@@ -28,15 +28,15 @@ interface Plane {
 
 function planes(image: Image8, options: MetricOptions, what: string): Plane[] {
   const { width, height, channels, data } = image;
-  if (channels !== 1 && channels !== 3 && channels !== 4) throw new NnError(`${what}: channels must be 1, 3 or 4, got ${String(channels)}`);
+  if (channels !== 1 && channels !== 3 && channels !== 4) throw new RangeError(`${what}: channels must be 1, 3 or 4, got ${String(channels)}`);
   if (data.length !== width * height * channels) {
-    throw new NnError(`${what}: ${data.length} bytes do not hold ${width}×${height}×${channels}`);
+    throw new RangeError(`${what}: ${data.length} bytes do not hold ${width}×${height}×${channels}`);
   }
   const crop = options.crop ?? 0;
-  if (!Number.isInteger(crop) || crop < 0) throw new NnError(`crop must be a non-negative integer, got ${crop}`);
+  if (!Number.isInteger(crop) || crop < 0) throw new RangeError(`crop must be a non-negative integer, got ${crop}`);
   const w = width - 2 * crop;
   const h = height - 2 * crop;
-  if (w < 1 || h < 1) throw new NnError(`${what}: cropping ${crop} pixels per border leaves nothing of ${width}×${height}`);
+  if (w < 1 || h < 1) throw new RangeError(`${what}: cropping ${crop} pixels per border leaves nothing of ${width}×${height}`);
   const luma = channels === 1 || (options.on ?? 'y') === 'y';
   const count = luma ? 1 : 3;
   const out = Array.from({ length: count }, () => new Float64Array(w * h));
@@ -54,9 +54,9 @@ function planes(image: Image8, options: MetricOptions, what: string): Plane[] {
 
 function pairPlanes(reference: Image8, test: Image8, options: MetricOptions): [Plane[], Plane[]] {
   if (reference.width !== test.width || reference.height !== test.height) {
-    throw new NnError(`image sizes differ: ${reference.width}×${reference.height} vs ${test.width}×${test.height}`);
+    throw new RangeError(`image sizes differ: ${reference.width}×${reference.height} vs ${test.width}×${test.height}`);
   }
-  if ((reference.channels === 1) !== (test.channels === 1)) throw new NnError('one image is grey and the other colour');
+  if ((reference.channels === 1) !== (test.channels === 1)) throw new RangeError('one image is grey and the other colour');
   return [planes(reference, options, 'reference'), planes(test, options, 'test image')];
 }
 
@@ -140,7 +140,7 @@ export function ssim(reference: Image8, test: Image8, options: MetricOptions = {
   const [a, b] = pairPlanes(reference, test, options);
   const { width, height } = a[0];
   if (width < GAUSSIAN.length || height < GAUSSIAN.length) {
-    throw new NnError(`SSIM needs at least ${GAUSSIAN.length}×${GAUSSIAN.length} pixels after cropping, got ${width}×${height}`);
+    throw new RangeError(`SSIM needs at least ${GAUSSIAN.length}×${GAUSSIAN.length} pixels after cropping, got ${width}×${height}`);
   }
   return a.reduce((s, p, c) => s + ssimPlane(p, b[c]), 0) / a.length;
 }

@@ -1,0 +1,37 @@
+import { readBytes, writeOutput, CliError } from './image-io.js';
+
+export interface ConvertArgs {
+  input: string;
+  output: string;
+  /** Keep only keys starting with one of these prefixes (e.g. `features.` of a torchvision VGG). */
+  only: string[];
+  dtype: 'F32' | 'F16' | 'BF16';
+}
+
+export interface ConvertResult {
+  tensors: number;
+  skipped: number;
+  bytes: number;
+}
+
+/** A PyTorch checkpoint (.pth/.pt/.bin) → safetensors, without executing its pickle code. */
+export async function convertWeightsCommand(args: ConvertArgs): Promise<ConvertResult> {
+  if (!args.output.endsWith('.safetensors')) throw new CliError(`${args.output}: the output must be a .safetensors file`);
+  const nn = await import('@codiff/nn');
+  const bytes = await readBytes(args.input);
+  let tensors;
+  try {
+    tensors = nn.readTorchCheckpoint(bytes, args.input);
+  } catch (e) {
+    if (e instanceof nn.NnError) throw new CliError(e.message);
+    throw e;
+  }
+  const kept = [...tensors].filter(([key]) => args.only.length === 0 || args.only.some((p) => key.startsWith(p)));
+  if (kept.length === 0) throw new CliError(`${args.input}: no tensor key starts with ${args.only.join(' or ')}`);
+  const out = nn.writeSafetensors(
+    Object.fromEntries(kept.map(([key, t]) => [key, { ...t, dtype: args.dtype }])),
+    { converted_from: args.input.split('/').pop() ?? args.input },
+  );
+  await writeOutput(args.output, out);
+  return { tensors: kept.length, skipped: tensors.size - kept.length, bytes: out.length };
+}
