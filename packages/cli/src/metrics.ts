@@ -84,17 +84,15 @@ export async function metricsCommand(args: MetricsArgs): Promise<MetricsResult> 
         return tf.slice(full, [0, crop, crop, 0], [1, img.height - 2 * crop, img.width - 2 * crop, 3]);
       });
     const [x0, x1] = [tensor(a), tensor(b)];
-    if (lpips) {
-      const model = await node.loadLpips(trunk, lpips);
+    const perceptual = [
+      ['lpips', lpips, node.loadLpips],
+      ['dists', dists, node.loadDists],
+    ] as const;
+    for (const [metric, path, load] of perceptual) {
+      if (!path) continue;
+      const model = await load(trunk, path);
       const score = model.score(x0, x1);
-      result.lpips = (await score.data())[0];
-      score.dispose();
-      model.dispose();
-    }
-    if (dists) {
-      const model = await node.loadDists(trunk, dists);
-      const score = model.score(x0, x1);
-      result.dists = (await score.data())[0];
+      result[metric] = (await score.data())[0];
       score.dispose();
       model.dispose();
     }
