@@ -1,4 +1,5 @@
-// Sum the vitest JSON reports in .test-results/ into one line: "N passed, N failed[, N skipped]".
+// Sum the vitest JSON reports in .test-results/ into a last line "N passed, N failed" (skips, if any, on the line
+// before).
 // Exits non-zero when anything failed or no report was written.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -16,5 +17,6 @@ for (const f of files) {
   skipped += r.numPendingTests + r.numTodoTests;
 }
 if (files.length === 0) failed = 1; // nothing ran: the build or set-up failed
-console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+if (skipped) console.log(`${skipped} skipped`);
+console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed > 0 ? 1 : 0);
