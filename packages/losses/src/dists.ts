@@ -31,12 +31,7 @@ export class Dists {
    * (`mean`, `std`, `l2pool_filter`, as the golden files carry) are accepted and checked.
    */
   loadStateDict(dict: ReadonlyMap<string, HostTensor>): void {
-    const own = new Map<string, HostTensor>();
-    for (const [key, t] of dict) {
-      if (key === 'alpha' || key === 'beta') own.set(key, t);
-      else checkConstant(key, t, DISTS_CONSTANTS);
-    }
-    this.weights.loadStateDict(own);
+    loadWithConstants(this.weights, dict, DISTS_CONSTANTS);
   }
 
   /**
@@ -82,14 +77,20 @@ const DISTS_CONSTANTS: Record<string, number[]> = {
   l2pool_filter: [0.0625, 0.125, 0.0625, 0.125, 0.25, 0.125, 0.0625, 0.125, 0.0625],
 };
 
-/** A checkpoint entry for one of a model's fixed constants: accepted only if it holds the same values. */
-export function checkConstant(key: string, t: HostTensor, constants: Record<string, number[]>): void {
-  const expected = constants[key];
-  if (!expected) {
-    throw new NnError(`unexpected key '${key}' (expected ${Object.keys(constants).join(', ')} besides the weights)`);
+/**
+ * Load `dict` into `module` strictly, except for entries named in `constants`: the model's fixed values, which some
+ * checkpoints carry as buffers. Those are accepted only when they hold the same values.
+ */
+export function loadWithConstants(module: Module, dict: ReadonlyMap<string, HostTensor>, constants: Record<string, number[]>): void {
+  const own = new Map<string, HostTensor>();
+  for (const [key, t] of dict) {
+    const expected = constants[key];
+    if (!expected) own.set(key, t);
+    else if (t.data.length !== expected.length || expected.some((v, i) => Math.abs(t.data[i] - v) > 1e-6 * Math.max(1, Math.abs(v)))) {
+      throw new NnError(`'${key}' holds [${[...t.data.slice(0, 9)].join(', ')}], not the fixed [${expected.join(', ')}]`);
+    }
   }
-  const same = t.data.length === expected.length && expected.every((v, i) => Math.abs(t.data[i] - v) <= 1e-6 * Math.max(1, Math.abs(v)));
-  if (!same) throw new NnError(`'${key}' holds [${[...t.data.slice(0, 9)].join(', ')}], not the fixed [${expected.join(', ')}]`);
+  module.loadStateDict(own);
 }
 
 export function checkPair(a: tf.Tensor, b: tf.Tensor): void {

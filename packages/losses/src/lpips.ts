@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module, type HostTensor } from '@codiff/nn';
-import { checkConstant, checkPair } from './dists.js';
+import { checkPair, loadWithConstants } from './dists.js';
 import { Vgg16Features, VGG16_STAGE_CHANNELS } from './vgg.js';
 
 /** LPIPS's ScalingLayer constants: inputs in [-1, 1] are mapped to ImageNet statistics. */
@@ -57,12 +57,7 @@ export class Lpips {
    * buffers, are accepted when they hold LPIPS's constants.
    */
   loadStateDict(dict: ReadonlyMap<string, HostTensor>): void {
-    const own = new Map<string, HostTensor>();
-    for (const [key, t] of dict) {
-      if (key.startsWith('lin')) own.set(key, t);
-      else checkConstant(key, t, { 'scaling_layer.shift': SHIFT, 'scaling_layer.scale': SCALE });
-    }
-    this.heads.loadStateDict(own);
+    loadWithConstants(this.heads, dict, { 'scaling_layer.shift': SHIFT, 'scaling_layer.scale': SCALE });
   }
 
   /** Distances of image pairs: NHWC batches in [0, 1] of equal shape. Differentiable in both. */

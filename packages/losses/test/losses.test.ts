@@ -125,7 +125,7 @@ describe('weight files', () => {
   it('reject a heads file in place of the DISTS weights, and a missing file', async () => {
     const trunk = await loadVgg16(vggPath);
     const heads = golden('dists-lpips', 'lpips_vgg_v0.1.safetensors');
-    await expect(loadDists(trunk, heads)).rejects.toThrow(new RegExp(`${heads}.*unexpected key 'lin0.model.1.weight'`));
+    await expect(loadDists(trunk, heads)).rejects.toThrow(new RegExp(`${heads}.*missing keys: alpha, beta; unexpected keys: lin0.model.1.weight`));
     await expect(loadLpips(trunk, join(dir, 'nope.safetensors'))).rejects.toThrow(/nope\.safetensors: no such file/);
     for (const p of trunk.parameters()) p.dispose();
   });
