@@ -5,4 +5,6 @@ import { libraryBuild } from '../../tsup.shared.js';
 export default libraryBuild(['src/index.ts', 'src/node.ts'], {
   external: [/^@tensorflow\/(?!tfjs-core\/dist\/register_all_gradients)/],
   noExternal: [/register_all_gradients/],
+  // wasm-threads.ts resolves the TF.js bundle from import.meta.url, which the CJS build must emulate.
+  shims: true,
 });

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend } from '@codiff/nn';
+import { useBackend, wasmThreadCount } from '@codiff/nn';
 import { loadDists } from '../src/node.js';
 import { GOLDEN_DIR } from '../../../test-support/golden.js';
 
@@ -41,7 +41,7 @@ const torchRuns = [1, 2].map((threads) => {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
 });
 
-console.log(`DISTS at ${SIZE}², batch 1: TF.js wasm (1 thread) vs PyTorch ${torchRuns[0].torch} CPU`);
+console.log(`DISTS at ${SIZE}², batch 1: TF.js wasm (${wasmThreadCount()} thread(s), CODIFF_WASM_THREADS) vs PyTorch ${torchRuns[0].torch} CPU`);
 console.log('                         ours (s)   torch 1t (s)   torch 2t (s)   ours / torch-1t');
 for (const [label, ours, key] of [
   ['forward', forward, 'dists_forward_s'],

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { NnError } from './errors.js';
+import { initWasmWithThreads } from './wasm-threads.js';
 
 export type BackendName = 'wasm' | 'webgpu' | 'cpu' | 'tensorflow';
 export const BACKENDS: readonly BackendName[] = ['wasm', 'webgpu', 'cpu', 'tensorflow'];
@@ -65,17 +66,51 @@ export function defaultBackend(): BackendName {
   return browserGpu ? 'webgpu' : 'wasm';
 }
 
+export interface BackendOptions {
+  /**
+   * wasm in Node: worker threads for XNNPACK's kernels (default CODIFF_WASM_THREADS, else 1). Fixed when the wasm
+   * backend first initialises. Browsers decide themselves (threads need a cross-origin-isolated page).
+   */
+  readonly threads?: number;
+}
+
+/** Threads the wasm backend was initialised with in this process (undefined: not yet). */
+let wasmThreads: number | undefined;
+
+/** The wasm backend's thread count in Node once `useBackend('wasm')` ran, else undefined. */
+export const wasmThreadCount = (): number | undefined => wasmThreads;
+
+function requestedThreads(options: BackendOptions): number {
+  const env = isNode ? process.env.CODIFF_WASM_THREADS : undefined;
+  const threads = options.threads ?? (env ? Number(env) : 1);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 8) {
+    throw new NnError(`wasm threads must be an integer 1..8, got ${options.threads ?? `CODIFF_WASM_THREADS=${env}`}`);
+  }
+  return threads;
+}
+
 /**
  * Load and activate a TF.js backend (default: `defaultBackend()`). Throws an NnError naming what is missing
  * when the backend cannot be loaded or initialised.
  */
-export async function useBackend(name: BackendName = defaultBackend()): Promise<BackendName> {
+export async function useBackend(name: BackendName = defaultBackend(), options: BackendOptions = {}): Promise<BackendName> {
   if (!(BACKENDS as readonly string[]).includes(name)) throw new NnError(`unknown backend '${name}' (${BACKENDS.join(', ')})`);
+  const threads = name === 'wasm' && isNode ? requestedThreads(options) : undefined;
+  // Initialised without us (TF.js picks wasm by itself on first use): single-threaded, as TF.js does in Node.
+  if (threads !== undefined && wasmThreads === undefined && tf.findBackend('wasm')) wasmThreads = 1;
+  if (threads !== undefined && wasmThreads !== undefined && threads !== wasmThreads) {
+    throw new NnError(`the wasm backend already runs with ${wasmThreads} thread(s); choose threads before its first use`);
+  }
   if (tf.getBackend() === name) return name;
   try {
     if (!tf.engine().registryFactory[name]) await register(name);
-    if (!(await tf.setBackend(name))) throw new Error('initialisation failed');
-    await tf.ready();
+    const activate = async () => {
+      if (!(await tf.setBackend(name))) throw new Error('initialisation failed');
+      await tf.ready();
+    };
+    if (threads !== undefined && threads > 1 && wasmThreads === undefined) await initWasmWithThreads(threads, activate);
+    else await activate();
+    if (threads !== undefined) wasmThreads ??= threads;
   } catch (e) {
     throw new NnError(`backend '${name}' is unavailable: ${(e as Error).message}. It needs ${REQUIREMENTS[name]}.`);
   }

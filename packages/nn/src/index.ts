@@ -1,5 +1,5 @@
 export { NnError } from './errors.js';
-export { useBackend, defaultBackend, BACKENDS, type BackendName } from './backend.js';
+export { useBackend, defaultBackend, wasmThreadCount, BACKENDS, type BackendName, type BackendOptions } from './backend.js';
 export { conv2dFilterGradient, conv2dInputGradient } from './gradients.js';
 export { halfToFloat, floatToHalf, toFloat32, fromFloat32, type FloatDtype } from './dtype.js';
 export {

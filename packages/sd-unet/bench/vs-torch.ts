@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend, withParameterPlacement } from '@codiff/nn';
+import { useBackend, wasmThreadCount, withParameterPlacement } from '@codiff/nn';
 import { AutoencoderKL, SD21_UNET_CONFIG, SD21_VAE_CONFIG, UNet2DConditionModel } from '../src/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -76,7 +76,7 @@ const rows: [string, string, boolean][] = [
   ['conv 3×3 320→320 @64² forward (GFLOP/s)', 'conv_fwd_gflops', false],
   ['conv forward + backward (GFLOP/s)', 'conv_fwd_bwd_gflops', false],
 ];
-console.log(`TF.js wasm (1 thread, UNet weights host-held) vs PyTorch ${torchRuns[0].torch} CPU`);
+console.log(`TF.js wasm (${wasmThreadCount()} thread(s), CODIFF_WASM_THREADS; UNet weights host-held) vs PyTorch ${torchRuns[0].torch} CPU`);
 console.log('                                              ours   torch 1 thread   torch ' + torchRuns[1].threads + ' threads   ratio ours/torch-1t');
 for (const [label, key, isTime] of rows) {
   const [t1, tn] = torchRuns.map((r) => r[key]);
