@@ -37,7 +37,10 @@ describe('edge-aware DISTS', () => {
   beforeAll(async () => {
     dists = await loadDists(vggPath, distsPath);
   });
-  afterAll(() => dists.dispose());
+  afterAll(() => {
+    dists.dispose();
+    for (const p of dists.vgg.parameters()) p.dispose();
+  });
 
   it('is DISTS of the Sobel maps (repeated to RGB) plus DISTS of the images, ~0 for identical images', async () => {
     const a = tf.randomUniform([1, 32, 32, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
@@ -67,6 +70,28 @@ describe('edge-aware DISTS', () => {
     }
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([flat, other]);
+  });
+});
+
+describe('LPIPS in a training loop', () => {
+  it('keeps the tensor count flat over repeated forward/backward', async () => {
+    const lpips = await loadLpips(vggPath, golden('dists-lpips', 'lpips_vgg_v0.1.safetensors'));
+    const a = tf.randomUniform([2, 32, 32, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const b = tf.randomUniform([2, 32, 32, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const step = () => tf.grad((x: tf.Tensor) => tf.mean(lpips.score(a, x as tf.Tensor4D)))(b);
+    step().dispose();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      const g = step();
+      expect((await g.data()).every(Number.isFinite)).toBe(true);
+      g.dispose();
+      const { score, perLayer } = lpips.forward(a, b);
+      tf.dispose([score, ...perLayer]);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([a, b]);
+    lpips.dispose();
+    for (const p of lpips.vgg.parameters()) p.dispose();
   });
 });
 
