@@ -57,43 +57,49 @@ export function conv2dInputGradient(
   });
 }
 
-const stock = tf.getGradient('Conv2D');
+type GradMap = { [input: string]: () => tf.Tensor };
 
-tf.unregisterGradient('Conv2D');
-tf.registerGradient({
-  kernelName: 'Conv2D',
-  inputsToSave: ['x', 'filter'],
-  gradFunc: (dy, saved, attrs) => {
-    if (tf.getBackend() !== 'wasm') return stock.gradFunc(dy, saved, attrs);
-    const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
-    const a = attrs as unknown as tf.Conv2DAttrs;
-    const dilations = typeof a.dilations === 'number' ? [a.dilations, a.dilations] : a.dilations;
-    if (a.dataFormat !== 'NHWC' || dilations.some((d) => d !== 1)) return stock.gradFunc(dy, saved, attrs);
-    const info = tf.backend_util.computeConv2DInfo(x.shape, filter.shape, a.strides, 1, a.pad, a.dimRoundingMode);
-    const stride: [number, number] = [info.strideHeight, info.strideWidth];
-    // TF.js calls each closure inside its own tidy: compute each gradient on its own.
-    return {
-      x: () => conv2dInputGradient(x.shape, filter, dy as tf.Tensor4D, stride, info.padInfo),
-      filter: () => conv2dFilterGradient(x, filter.shape, dy as tf.Tensor4D, stride, info.padInfo),
-    };
-  },
+/**
+ * Replace `kernelName`'s gradient on the wasm backend. `wasmGradient` returns null for cases it leaves to TF.js's
+ * stock gradient, which every other backend keeps using.
+ */
+function overrideGradientOnWasm(
+  kernelName: string,
+  inputsToSave: string[],
+  wasmGradient: (dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap) => GradMap | null,
+): void {
+  const stock = tf.getGradient(kernelName);
+  tf.unregisterGradient(kernelName);
+  tf.registerGradient({
+    kernelName,
+    inputsToSave,
+    gradFunc: (dy, saved, attrs) =>
+      (tf.getBackend() === 'wasm' ? wasmGradient(dy as tf.Tensor, saved, attrs) : null) ?? stock.gradFunc(dy, saved, attrs),
+  });
+}
+
+overrideGradientOnWasm('Conv2D', ['x', 'filter'], (dy, saved, attrs) => {
+  const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+  const a = attrs as unknown as tf.Conv2DAttrs;
+  const dilations = typeof a.dilations === 'number' ? [a.dilations, a.dilations] : a.dilations;
+  if (a.dataFormat !== 'NHWC' || dilations.some((d) => d !== 1)) return null;
+  const info = tf.backend_util.computeConv2DInfo(x.shape, filter.shape, a.strides, 1, a.pad, a.dimRoundingMode);
+  const stride: [number, number] = [info.strideHeight, info.strideWidth];
+  // TF.js calls each closure inside its own tidy: compute each gradient on its own.
+  return {
+    x: () => conv2dInputGradient(x.shape, filter, dy as tf.Tensor4D, stride, info.padInfo),
+    filter: () => conv2dFilterGradient(x, filter.shape, dy as tf.Tensor4D, stride, info.padInfo),
+  };
 });
 
-const stockMatMul = tf.getGradient('BatchMatMul');
-
-tf.unregisterGradient('BatchMatMul');
-tf.registerGradient({
-  kernelName: 'BatchMatMul',
-  inputsToSave: ['a', 'b'],
-  gradFunc: (dy, saved, attrs) => {
-    const [a, b] = saved as [tf.Tensor2D, tf.Tensor2D];
-    if (tf.getBackend() !== 'wasm' || a.rank !== 2 || b.rank !== 2) return stockMatMul.gradFunc(dy, saved, attrs);
-    const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
-    const g = dy as tf.Tensor2D;
-    // y = op(a)·op(b): the four cases of d/da and d/db, as in TF.js's stock gradient.
-    if (!transposeA && !transposeB) return { a: () => matMul(g, b, false, true), b: () => matMul(a, g, true, false) };
-    if (!transposeA && transposeB) return { a: () => matMul(g, b, false, false), b: () => matMul(g, a, true, false) };
-    if (transposeA && !transposeB) return { a: () => matMul(b, g, false, true), b: () => matMul(a, g, false, false) };
-    return { a: () => matMul(b, g, true, true), b: () => matMul(g, a, true, true) };
-  },
+overrideGradientOnWasm('BatchMatMul', ['a', 'b'], (dy, saved, attrs) => {
+  const [a, b] = saved as [tf.Tensor2D, tf.Tensor2D];
+  if (a.rank !== 2 || b.rank !== 2) return null;
+  const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
+  const g = dy as tf.Tensor2D;
+  // y = op(a)·op(b): the four cases of d/da and d/db, as in TF.js's stock gradient.
+  if (!transposeA && !transposeB) return { a: () => matMul(g, b, false, true), b: () => matMul(a, g, true, false) };
+  if (!transposeA && transposeB) return { a: () => matMul(g, b, false, false), b: () => matMul(g, a, true, false) };
+  if (transposeA && !transposeB) return { a: () => matMul(b, g, false, true), b: () => matMul(a, g, false, false) };
+  return { a: () => matMul(b, g, true, true), b: () => matMul(g, a, true, true) };
 });
