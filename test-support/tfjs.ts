@@ -1,20 +1,13 @@
 // Test helpers shared by the TF.js packages: golden vectors, tolerance checks, backends under test.
 import * as tf from '@tensorflow/tfjs-core';
 import { nchwToNhwc, nhwcToNchw, useBackend, type BackendName, type HostTensor } from '@codiff/nn';
-import { openSafetensorsFile } from '@codiff/nn/node';
+import { readSafetensorsFile } from '@codiff/nn/node';
 import { expect } from 'vitest';
 import { golden } from './golden.js';
 
 export { golden, goldenJson, relMaxError } from './golden.js';
 
-export async function readAll(...parts: string[]): Promise<Map<string, HostTensor>> {
-  const f = await openSafetensorsFile(golden(...parts));
-  try {
-    return await f.readAll();
-  } finally {
-    await f.close();
-  }
-}
+export const readAll = (...parts: string[]): Promise<Map<string, HostTensor>> => readSafetensorsFile(golden(...parts));
 
 /** A tensor of a golden file, or a clear failure naming the missing key. */
 export function tensorAt(m: ReadonlyMap<string, HostTensor>, key: string): HostTensor {

@@ -1,18 +1,9 @@
 // Loading the perceptual models' weights from safetensors files (Node). See the README for where to get them.
-import { NnError, type HostTensor } from '@codiff/nn';
-import { openSafetensorsFile } from '@codiff/nn/node';
+import { NnError } from '@codiff/nn';
+import { readSafetensorsFile } from '@codiff/nn/node';
 import { Dists } from './dists.js';
 import { Lpips } from './lpips.js';
 import { Vgg16Features } from './vgg.js';
-
-async function readFile(path: string, keep?: (key: string) => boolean): Promise<Map<string, HostTensor>> {
-  const file = await openSafetensorsFile(path);
-  try {
-    return await file.readAll(keep);
-  } finally {
-    await file.close();
-  }
-}
 
 /** Run `load`, prefixing any error with the file it was loading. */
 function fromFile(path: string, load: () => void): void {
@@ -28,7 +19,7 @@ function fromFile(path: string, load: () => void): void {
  * keys (a full torchvision checkpoint's `classifier.*`) are ignored.
  */
 export async function loadVgg16(path: string): Promise<Vgg16Features> {
-  const features = await readFile(path, (key) => key.startsWith('features.'));
+  const features = await readSafetensorsFile(path, (key) => key.startsWith('features.'));
   const vgg = new Vgg16Features();
   fromFile(path, () => vgg.loadStateDict(features));
   return vgg;
@@ -37,7 +28,7 @@ export async function loadVgg16(path: string): Promise<Vgg16Features> {
 /** DISTS from a VGG16 trunk (a path, or one already loaded to share with LPIPS) and its alpha/beta file. */
 export async function loadDists(vgg: string | Vgg16Features, weightsPath: string): Promise<Dists> {
   const dists = new Dists(typeof vgg === 'string' ? await loadVgg16(vgg) : vgg);
-  const weights = await readFile(weightsPath);
+  const weights = await readSafetensorsFile(weightsPath);
   fromFile(weightsPath, () => dists.loadStateDict(weights));
   return dists;
 }
@@ -45,7 +36,7 @@ export async function loadDists(vgg: string | Vgg16Features, weightsPath: string
 /** LPIPS (VGG, v0.1) from a VGG16 trunk (a path or a loaded one) and its linear heads file. */
 export async function loadLpips(vgg: string | Vgg16Features, headsPath: string): Promise<Lpips> {
   const lpips = new Lpips(typeof vgg === 'string' ? await loadVgg16(vgg) : vgg);
-  const heads = await readFile(headsPath);
+  const heads = await readSafetensorsFile(headsPath);
   fromFile(headsPath, () => lpips.loadStateDict(heads));
   return lpips;
 }

@@ -32,6 +32,16 @@ export async function openSafetensorsFile(path: string): Promise<SafetensorsFile
   return SafetensorsFile.open(await fileSource(path));
 }
 
+/** Read the tensors of one safetensors file (those whose names pass `keep`, default all) into memory. */
+export async function readSafetensorsFile(path: string, keep?: (name: string) => boolean): Promise<Map<string, HostTensor>> {
+  const file = await openSafetensorsFile(path);
+  try {
+    return await file.readAll(keep);
+  } finally {
+    await file.close();
+  }
+}
+
 /** Read every tensor of `name.safetensors` (or its shards) in `dir` into memory. */
 export async function loadSafetensors(dir: string, name: string): Promise<Map<string, HostTensor>> {
   const { files, where } = await openCheckpoint(dir, name);
