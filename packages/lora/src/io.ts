@@ -1,6 +1,6 @@
 import { NnError, writeSafetensors, type HostTensor } from '@codiff/nn';
 import { adapterConfigJson, inferConfig, parseLoraTensors } from './formats.js';
-import type { LoraConfig, LoraModel } from './lora.js';
+import { matchesTarget, type LoraConfig, type LoraModel } from './lora.js';
 
 /**
  * Add adapter `name` from a LoRA state dict in peft, diffusers or kohya naming. `config` (peft's
@@ -8,12 +8,13 @@ import type { LoraConfig, LoraModel } from './lora.js';
  * Returns the configuration used.
  */
 export function loadLoraAdapter(model: LoraModel, name: string, dict: ReadonlyMap<string, HostTensor>, config?: LoraConfig): LoraConfig {
-  const tensors = parseLoraTensors(dict, [...model.adaptableLayers()].map(([p]) => p));
+  const layerPaths = [...model.adaptableLayers()].map(([p]) => p);
+  const tensors = parseLoraTensors(dict, layerPaths);
   const used = config ?? inferConfig(tensors);
   const modules = [...tensors.a.keys()];
   if (modules.length === 0) throw new NnError('LoRA state dict has no lora_A/lora_B tensors');
   if (config) {
-    const targeted = new Set([...model.adaptableLayers()].map(([p]) => p).filter((p) => config.targetModules.some((t) => p === t || p.endsWith(`.${t}`))));
+    const targeted = new Set(layerPaths.filter((p) => matchesTarget(p, config.targetModules)));
     const extra = modules.filter((m) => !targeted.has(m));
     if (extra.length) throw new NnError(`LoRA tensors for ${extra[0]} are outside target_modules ${config.targetModules.join(', ')}`);
   }

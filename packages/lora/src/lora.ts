@@ -111,6 +111,9 @@ function forward(layer: Adaptable, x: tf.Tensor): tf.Tensor {
   return layer instanceof Linear ? layer.forward(x) : layer.forward(x as tf.Tensor4D);
 }
 
+/** Whether a peft in-memory key (`<module>.lora_A.<adapter>.weight`) belongs to adapter `name`. */
+const isAdapterKey = (key: string, name: string) => key.includes(`.lora_A.${name}.`) || key.includes(`.lora_B.${name}.`);
+
 /** peft's target matching: the full path, or its last dotted components. */
 export function matchesTarget(path: string, targets: readonly string[]): boolean {
   return targets.some((t) => path === t || path.endsWith(`.${t}`));
@@ -180,13 +183,13 @@ export class LoraModel extends Module {
 
   /** Trainable LoRA parameters of one adapter, by peft in-memory key. */
   adapterParameters(name: string) {
-    return [...this.namedParameters()].filter(([k]) => k.includes(`.lora_A.${name}.`) || k.includes(`.lora_B.${name}.`));
+    return [...this.namedParameters()].filter(([k]) => isAdapterKey(k, name));
   }
 
   /** Copy A/B tensors (peft in-memory keys, adapter `name`) into an existing adapter. Missing tensors throw. */
   loadAdapterWeights(name: string, tensors: ReadonlyMap<string, HostTensor>): void {
     this.loadStateDict(
-      new Map([...tensors].filter(([k]) => k.includes(`.lora_A.${name}.`) || k.includes(`.lora_B.${name}.`))),
+      new Map([...tensors].filter(([k]) => isAdapterKey(k, name))),
       { strict: false },
     );
     const own = this.adapterParameters(name).map(([k]) => k);
