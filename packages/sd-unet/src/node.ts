@@ -1,7 +1,7 @@
 // Node-only: load diffusers model folders from disk and download them from the Hugging Face Hub.
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { NnError, withParameterPlacement, type Module } from '@codiff/nn';
+import { NnError, parseShardIndex, withParameterPlacement, type Module } from '@codiff/nn';
 import { loadModuleWeights } from '@codiff/nn/node';
 import { UNet2DConditionModel, unetConfigFromDiffusers } from './unet.js';
 import { AutoencoderKL, vaeConfigFromDiffusers } from './vae.js';
@@ -114,15 +114,15 @@ export async function downloadDiffusersModel(options: DownloadOptions): Promise<
     const configPath = await fetchFile(`${folder}/config.json`);
     root ??= dirname(dirname(configPath));
     const base = weightsName(options.variant);
+    const indexPath = `${folder}/${base}.safetensors.index.json`;
     let index: string | undefined;
     try {
-      index = await readFile(await fetchFile(`${folder}/${base}.safetensors.index.json`), 'utf8');
+      index = await readFile(await fetchFile(indexPath), 'utf8');
     } catch {
       await fetchFile(`${folder}/${base}.safetensors`);
     }
     if (index) {
-      const shards = new Set(Object.values((JSON.parse(index) as { weight_map: Record<string, string> }).weight_map));
-      for (const shard of shards) await fetchFile(`${folder}/${shard}`);
+      for (const shard of new Set(parseShardIndex(index, indexPath).values())) await fetchFile(`${folder}/${shard}`);
     }
   }
   if (!root) throw new NnError('no model folders requested');
