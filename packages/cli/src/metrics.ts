@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { psnr, ssim } from '@codiff/losses/metrics';
+import type { BackendName } from '@codiff/nn';
 import { CliError, readImage } from './image-io.js';
 
 export interface MetricsArgs {
@@ -73,7 +74,8 @@ export async function metricsCommand(args: MetricsArgs): Promise<MetricsResult> 
   // TF.js is loaded only for the perceptual metrics.
   const nn = await import('@codiff/nn');
   try {
-    await nn.useBackend((args.backend ?? nn.defaultBackend()) as never);
+    // An unknown name is the NnError below; none means useBackend's default.
+    await nn.useBackend(args.backend as BackendName | undefined);
     const node = await import('@codiff/losses/node');
     const tf = await import('@tensorflow/tfjs-core');
     const trunk = await node.loadVgg16(vgg);

@@ -53,13 +53,11 @@ async function gradientAgreement(grad: tf.Tensor, ref: HostTensor): Promise<{ re
   return { relL2: Math.sqrt(diff / norm), cosine: dot / Math.sqrt(norm * gotNorm) };
 }
 
-/** Scores and d(Σ scores)/d(x1) for pairs on the current backend. */
-async function scoreAndGradient(score: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor1D, x0: tf.Tensor4D, x1: tf.Tensor4D) {
-  const { value, grad } = tf.valueAndGrad((x: tf.Tensor4D) => tf.sum(score(x0, x)) as tf.Scalar)(x1);
-  value.dispose();
-  const scores = score(x0, x1);
-  return { scores: Array.from(await scores.data()), grad, dispose: () => tf.dispose([scores, grad]) };
-}
+type Score = (reference: tf.Tensor4D, distorted: tf.Tensor4D) => tf.Tensor1D;
+
+/** Σ scores of the pairs and its gradient d(Σ scores)/d(x1), as the golden files define it. */
+const scoreSumAndGradient = (score: Score, x0: tf.Tensor4D, x1: tf.Tensor4D) =>
+  tf.valueAndGrad((x: tf.Tensor) => tf.sum(score(x0, x as tf.Tensor4D)))(x1);
 
 describe('VGG16 trunks', () => {
   it('equal the reference feature maps (max-pool for LPIPS, L2-pool for DISTS)', async () => {
@@ -81,12 +79,13 @@ describe('identical images', () => {
   it('score ~0 with a tiny gradient for DISTS and LPIPS', async () => {
     await useBackend('wasm');
     const [x0] = pair('s64', 3);
-    for (const score of [(a: tf.Tensor4D, b: tf.Tensor4D) => dists.score(a, b), (a: tf.Tensor4D, b: tf.Tensor4D) => lpips.score(a, b)]) {
-      const { scores, grad, dispose } = await scoreAndGradient(score, x0, x0);
-      expect(Math.abs(scores[0])).toBeLessThan(1e-6);
+    for (const score of [(a, b) => dists.score(a, b), (a, b) => lpips.score(a, b)] as Score[]) {
+      // One pair: the sum is its score.
+      const { value, grad } = scoreSumAndGradient(score, x0, x0);
+      expect(Math.abs((await value.data())[0])).toBeLessThan(1e-6);
       const g = await grad.data();
       expect(Math.max(...Array.from(g, Math.abs))).toBeLessThan(1e-6);
-      dispose();
+      tf.dispose([value, grad]);
     }
     x0.dispose();
   });
@@ -124,12 +123,12 @@ for (const backend of BACKENDS) {
         const per = t.data.length / t.shape[0];
         return { shape: [1, ...t.shape.slice(1)], data: t.data.slice(index * per, (index + 1) * per) };
       };
-      const expectGradient = async (score: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor1D, x0: tf.Tensor4D, x1: tf.Tensor4D, key: string) => {
-        const grad = tf.grad((x: tf.Tensor) => tf.sum(score(x0, x as tf.Tensor4D)))(x1);
+      const expectGradient = async (score: Score, x0: tf.Tensor4D, x1: tf.Tensor4D, key: string) => {
+        const { value, grad } = scoreSumAndGradient(score, x0, x1);
         const { relL2, cosine } = await gradientAgreement(grad, refGrad(key));
         expect(relL2, `${key} relative L2`).toBeLessThanOrEqual(1e-2);
         expect(cosine, `${key} cosine`).toBeGreaterThanOrEqual(0.999);
-        grad.dispose();
+        tf.dispose([value, grad]);
       };
       const what = gradients ? 'scores and input gradients' : 'scores';
 
