@@ -35,3 +35,7 @@ export function readPngRgb(path: string): { width: number; height: number; chann
   }
   return { width: png.width, height: png.height, channels: 3, data };
 }
+
+/** `../shared/weights`: the real pretrained files (beside the golden folder). */
+export const WEIGHTS_DIR = resolve(GOLDEN_DIR, '../weights');
+export const sharedWeights = (...parts: string[]) => join(WEIGHTS_DIR, ...parts);

@@ -1,6 +1,12 @@
+/** Why a call failed, where a caller may act on it: TOO_LARGE is a refused resource limit (raise it if you trust the input). */
+export type NnErrorCode = 'TOO_LARGE';
+
 /** Errors from the runtime: bad files, missing backends, checkpoint/model mismatches. */
 export class NnError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code?: NnErrorCode,
+  ) {
     super(message);
     this.name = 'NnError';
   }

@@ -1,4 +1,4 @@
-export { NnError } from './errors.js';
+export { NnError, type NnErrorCode } from './errors.js';
 export { useBackend, defaultBackend, wasmThreadCount, BACKENDS, type BackendName, type BackendOptions } from './backend.js';
 export { conv2dFilterGradient, conv2dInputGradient } from './gradients.js';
 export { halfToFloat, floatToHalf, toFloat32, fromFloat32, type FloatDtype } from './dtype.js';
@@ -17,4 +17,4 @@ export { Module, ModuleList, Parameter, withParameterPlacement, type LoadReport,
 export { Conv2d, Linear, GroupNorm, LayerNorm, silu, gelu, type LayerBranch } from './layers.js';
 export { scaledDotProductAttention } from './attention.js';
 export { matMul } from './ops.js';
-export { readTorchCheckpoint } from './torch-checkpoint.js';
+export { readTorchCheckpoint, DEFAULT_CHECKPOINT_LIMITS, type CheckpointLimits } from './torch-checkpoint.js';

@@ -73,8 +73,18 @@ function resolveGlobal(module: string, name: string): Value {
 function call(fn: Value, args: Value): Value {
   if (!(fn instanceof Callable) || !Array.isArray(args)) throw new NnError('malformed pickle: REDUCE without a known callable');
   switch (fn.name) {
-    case 'collections.OrderedDict':
-      return new Map();
+    case 'collections.OrderedDict': {
+      // OrderedDict() (then SETITEMS), or OrderedDict([(key, value), ...]) as Python 2-era torch.save wrote it.
+      const map = new Map<Value, Value>();
+      const pairs = args[0];
+      if (Array.isArray(pairs)) {
+        for (const pair of pairs) {
+          if (!Array.isArray(pair) || pair.length !== 2) throw new NnError('malformed pickle: OrderedDict item is not a (key, value) pair');
+          map.set(pair[0], pair[1]);
+        }
+      }
+      return map;
+    }
     case 'torch.Size':
       return (args[0] as Value[]) ?? [];
     case 'torch._utils._rebuild_parameter':
@@ -137,7 +147,7 @@ function unpickle(bytes: Uint8Array, pos: number, persistentLoad: (pid: Value) =
   };
   const append = (target: Value, items: Value[]) => {
     if (!Array.isArray(target)) throw new NnError('malformed pickle: APPEND on a non-list');
-    target.push(...items);
+    for (const item of items) target.push(item);
   };
   const signedLong = (b: Uint8Array): number | bigint => {
     let v = 0n;
@@ -333,15 +343,72 @@ function storageRef(pid: Value): StorageRef {
   return new StorageRef(String(pid[2]), pid[1].name, Number(pid[4]));
 }
 
-/** Materialise a tensor as float32, honouring offset and strides (non-contiguous tensors are gathered). */
-function materialise(t: TensorRef, storageBytes: (ref: StorageRef) => Uint8Array, key: string): HostTensor {
+/** Bounds on what reading a checkpoint may allocate, so a small hostile file cannot exhaust memory. */
+export interface CheckpointLimits {
+  /** Most tensors, a tensor reached through n shared references counting n times. Default 20,000. */
+  readonly maxTensors?: number;
+  /** Most bytes of float32 output in all. Default: 8 × the file's size + 256 MiB (fp16 and int8 storages widen). */
+  readonly maxBytes?: number;
+  /** Most dict entries visited while collecting tensors, shared dicts once per visit. Default 1,000,000. */
+  readonly maxObjects?: number;
+}
+
+export const DEFAULT_CHECKPOINT_LIMITS = { maxTensors: 20_000, maxObjects: 1_000_000 } as const;
+
+const tooLarge = (message: string) => new NnError(message, 'TOO_LARGE');
+
+/**
+ * Every tensor in a (possibly nested) dict, keyed by the dotted path; other values are skipped. A dict shared by
+ * several parents is visited once per parent (that is what its keys become), so visits are counted and bounded.
+ */
+function collectTensors(root: Value, limits: Required<CheckpointLimits>): Map<string, TensorRef> {
+  const out = new Map<string, TensorRef>();
+  const onPath = new Set<Map<Value, Value>>();
+  let visits = 0;
+  const visit = (value: Value, prefix: string) => {
+    if (value instanceof TensorRef) {
+      out.set(prefix, value);
+      if (out.size > limits.maxTensors) throw tooLarge(`more than ${limits.maxTensors} tensors (limit maxTensors)`);
+    } else if (value instanceof Map) {
+      if (onPath.has(value)) throw new NnError(`malformed checkpoint: the dict at '${prefix}' contains itself`);
+      onPath.add(value);
+      for (const [k, v] of value) {
+        if (++visits > limits.maxObjects) {
+          throw tooLarge(`more than ${limits.maxObjects} dict entries once shared references are expanded (limit maxObjects)`);
+        }
+        visit(v, prefix ? `${prefix}.${String(k)}` : String(k));
+      }
+      onPath.delete(value);
+    }
+  };
+  visit(root, '');
+  return out;
+}
+
+/** Element count of a tensor, after checking that its view stays inside its storage and does not expand it. */
+function checkedNumel(t: TensorRef, storageBytes: number, key: string): number {
+  const { size, stride, offset } = t;
+  const natural = (n: number) => Number.isSafeInteger(n) && n >= 0;
+  if (size.length !== stride.length || !size.every(natural) || !stride.every(natural) || !natural(offset)) {
+    throw new NnError(`tensor '${key}' has an invalid shape, stride or offset`);
+  }
+  const numel = size.reduce((a, d) => a * d, 1);
+  if (numel === 0) return 0;
+  if (size.some((d, i) => d > 1 && stride[i] === 0)) {
+    throw tooLarge(`tensor '${key}' is a stride-0 (broadcast) view of shape [${size.join(', ')}]; refusing to expand it`);
+  }
+  const span = size.reduce((last, d, i) => last + (d - 1) * stride[i], 0) + 1;
+  if (!Number.isSafeInteger(numel) || numel > span) {
+    throw tooLarge(`tensor '${key}' is an overlapping view (${numel} elements over ${span} storage elements); refusing to expand it`);
+  }
+  if ((offset + span) * STORAGE_TYPES[t.storage.type].bytes > storageBytes) throw new NnError(`tensor '${key}' reaches past its storage`);
+  return numel;
+}
+
+/** Read a tensor as float32, honouring offset and strides (non-contiguous tensors are gathered). */
+function materialise(t: TensorRef, bytes: Uint8Array, numel: number): HostTensor {
   const type = STORAGE_TYPES[t.storage.type];
-  const bytes = storageBytes(t.storage);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const numel = t.size.reduce((a, d) => a * d, 1);
-  let last = t.offset;
-  for (let i = 0; i < t.size.length; i++) if (t.size[i] > 0) last += (t.size[i] - 1) * t.stride[i];
-  if (numel > 0 && (last + 1) * type.bytes > bytes.length) throw new NnError(`tensor '${key}' reaches past its storage`);
   const data = new Float32Array(numel);
   const index = new Array<number>(t.size.length).fill(0);
   for (let i = 0; i < numel; i++) {
@@ -356,25 +423,28 @@ function materialise(t: TensorRef, storageBytes: (ref: StorageRef) => Uint8Array
   return { shape: t.size, data };
 }
 
-/** Every tensor in a (possibly nested) dict, keyed by the dotted path; other values are skipped. */
-function collectTensors(value: Value, prefix: string, out: Map<string, TensorRef>): void {
-  if (value instanceof TensorRef) out.set(prefix, value);
-  else if (value instanceof Map) {
-    for (const [k, v] of value) collectTensors(v, prefix ? `${prefix}.${String(k)}` : String(k), out);
-  }
-}
-
-function finish(root: Value, storageBytes: (ref: StorageRef) => Uint8Array, name: string): Map<string, HostTensor> {
-  const refs = new Map<string, TensorRef>();
-  collectTensors(root, '', refs);
+function finish(root: Value, storageBytes: (ref: StorageRef) => Uint8Array, fileBytes: number, options: CheckpointLimits, name: string): Map<string, HostTensor> {
+  const limits: Required<CheckpointLimits> = {
+    ...DEFAULT_CHECKPOINT_LIMITS,
+    maxBytes: 8 * fileBytes + 256 * 2 ** 20,
+    ...options,
+  };
+  const refs = collectTensors(root, limits);
   if (refs.size === 0) throw new NnError(`${name}: no tensors found (expected a state dict)`);
-  const out = new Map<string, HostTensor>();
-  for (const [key, ref] of refs) out.set(key, materialise(ref, storageBytes, key));
-  return out;
+  // Every shape is checked and the total counted before anything is allocated.
+  const sized = [...refs].map(([key, ref]) => {
+    const bytes = storageBytes(ref.storage);
+    return { key, ref, bytes, numel: checkedNumel(ref, bytes.length, key) };
+  });
+  const total = sized.reduce((sum, t) => sum + 4 * t.numel, 0);
+  if (total > limits.maxBytes) throw tooLarge(`the tensors take ${total} bytes as float32, over the limit of ${limits.maxBytes} (maxBytes)`);
+  return new Map(sized.map(({ key, ref, bytes, numel }) => [key, materialise(ref, bytes, numel)]));
 }
 
 interface ZipEntry {
   readonly dataStart: number;
+  /** Bytes stored in the archive, and bytes once inflated (equal for stored records). */
+  readonly storedSize: number;
   readonly size: number;
   readonly method: number;
 }
@@ -404,6 +474,7 @@ function zipEntries(bytes: Uint8Array, name: string): Map<string, ZipEntry> {
   for (let n = 0; n < count; n++) {
     if (p + 46 > bytes.length || view.getUint32(p, true) !== 0x02014b50) throw new NnError(`${name}: corrupt zip central directory`);
     const method = view.getUint16(p + 10, true);
+    let storedSize = view.getUint32(p + 20, true);
     let size = view.getUint32(p + 24, true);
     const nameLength = view.getUint16(p + 28, true);
     const extraLength = view.getUint16(p + 30, true);
@@ -417,21 +488,21 @@ function zipEntries(bytes: Uint8Array, name: string): Map<string, ZipEntry> {
       if (id === 0x0001) {
         let q = e + 4;
         if (size === 0xffffffff) (size = Number(view.getBigUint64(q, true))), (q += 8);
-        if (view.getUint32(p + 20, true) === 0xffffffff) q += 8;
+        if (storedSize === 0xffffffff) (storedSize = Number(view.getBigUint64(q, true))), (q += 8);
         if (local === 0xffffffff) local = Number(view.getBigUint64(q, true));
       }
       e += 4 + length;
     }
     if (local + 30 > bytes.length || view.getUint32(local, true) !== 0x04034b50) throw new NnError(`${name}: corrupt zip entry ${entryName}`);
     const dataStart = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
-    if (dataStart + size > bytes.length) throw new NnError(`${name}: zip entry ${entryName} is truncated`);
-    entries.set(entryName, { dataStart, size, method });
+    if (dataStart + storedSize > bytes.length) throw new NnError(`${name}: zip entry ${entryName} is truncated`);
+    entries.set(entryName, { dataStart, storedSize, size, method });
     p += 46 + nameLength + extraLength + commentLength;
   }
   return entries;
 }
 
-function readZipCheckpoint(bytes: Uint8Array, name: string): Map<string, HostTensor> {
+function readZipCheckpoint(bytes: Uint8Array, name: string, limits: CheckpointLimits): Map<string, HostTensor> {
   const entries = zipEntries(bytes, name);
   const pkl = [...entries.keys()].find((k) => k.endsWith('/data.pkl') && k.split('/').length === 2);
   if (!pkl) throw new NnError(`${name}: a zip file without <archive>/data.pkl is not a torch checkpoint`);
@@ -439,15 +510,19 @@ function readZipCheckpoint(bytes: Uint8Array, name: string): Map<string, HostTen
   const record = (path: string) => {
     const e = entries.get(path);
     if (!e) throw new NnError(`${name}: missing record ${path}`);
-    if (e.method !== 0) throw new NnError(`${name}: record ${path} is compressed (method ${e.method}); torch.save stores records uncompressed`);
+    if (e.method !== 0 || e.storedSize !== e.size) {
+      throw new NnError(
+        `${name}: record ${path} is compressed (method ${e.method}, ${e.storedSize} bytes inflating to ${e.size}); torch.save stores records uncompressed, so this file was not written by torch`,
+      );
+    }
     return bytes.subarray(e.dataStart, e.dataStart + e.size);
   };
   const { value } = unpickle(record(pkl), 0, storageRef);
-  return finish(root(value), (ref) => record(`${archive}data/${ref.key}`), name);
+  return finish(root(value), (ref) => record(`${archive}data/${ref.key}`), bytes.length, limits, name);
 }
 
 /** The pre-1.6 format: magic, protocol and system-info pickles, the object, the storage keys, then raw storages. */
-function readLegacyCheckpoint(bytes: Uint8Array, name: string): Map<string, HostTensor> {
+function readLegacyCheckpoint(bytes: Uint8Array, name: string, limits: CheckpointLimits): Map<string, HostTensor> {
   const none = () => {
     throw new NnError('malformed checkpoint: storage reference in a header pickle');
   };
@@ -471,6 +546,7 @@ function readLegacyCheckpoint(bytes: Uint8Array, name: string): Map<string, Host
   for (const key of keys.value.map(String)) {
     if (pos + 8 > bytes.length) throw new NnError(`${name}: truncated at storage ${key}`);
     const numel = Number(view.getBigInt64(pos, true));
+    if (numel < 0) throw new NnError(`${name}: storage ${key} has a negative size`);
     const typeName = types.get(key);
     if (!typeName) throw new NnError(`${name}: storage ${key} is listed but never referenced`);
     const type = STORAGE_TYPES[typeName];
@@ -483,7 +559,7 @@ function readLegacyCheckpoint(bytes: Uint8Array, name: string): Map<string, Host
     const s = storages.get(ref.key);
     if (!s) throw new NnError(`${name}: storage ${ref.key} missing`);
     return s;
-  }, name);
+  }, bytes.length, limits, name);
 }
 
 /** Training checkpoints often wrap the weights: use `state_dict` / `model` / `params_ema` / `params` when present. */
@@ -501,17 +577,19 @@ function root(value: Value): Value {
  * The tensors of a PyTorch checkpoint written by `torch.save` (zip format of torch ≥ 1.6, or the older stream
  * format), as float32 in torch layout, keyed by their state-dict names (nested dicts joined with '.'; a top-level
  * `state_dict`, `model`, `params_ema` or `params` entry is unwrapped). No pickle code is executed: only tensor
- * and dict constructors are accepted, and anything else is a NnError.
+ * and dict constructors are accepted, and anything else is a NnError. What the file may make us allocate is
+ * bounded by `limits` (tensor count, shared-reference expansion, output bytes, no stride-0 or overlapping views);
+ * a refusal is an NnError with code 'TOO_LARGE' that names the file and the limit.
  */
-export function readTorchCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Map<string, HostTensor> {
+export function readTorchCheckpoint(bytes: Uint8Array, name = 'checkpoint', limits: CheckpointLimits = {}): Map<string, HostTensor> {
   try {
     if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) {
-      return readZipCheckpoint(bytes, name);
+      return readZipCheckpoint(bytes, name, limits);
     }
-    if (bytes.length >= 2 && bytes[0] === 0x80) return readLegacyCheckpoint(bytes, name);
+    if (bytes.length >= 2 && bytes[0] === 0x80) return readLegacyCheckpoint(bytes, name, limits);
   } catch (e) {
     if (!(e instanceof NnError)) throw new NnError(`${name}: corrupt checkpoint (${(e as Error).message})`);
-    throw e.message.startsWith(name) ? e : new NnError(`${name}: ${e.message}`);
+    throw e.message.startsWith(name) ? e : new NnError(`${name}: ${e.message}`, e.code);
   }
   throw new NnError(`${name}: not a PyTorch checkpoint (neither a torch zip archive nor a pickle stream)`);
 }
