@@ -1,3 +1,3 @@
 import { libraryBuild } from '../../tsup.shared.js';
 
-export default libraryBuild(['src/index.ts', 'src/node.ts', 'src/metrics.ts']);
+export default libraryBuild(['src/index.ts', 'src/node.ts']);

@@ -1,6 +1,8 @@
+import { encodePng } from '@codiff/image-io';
+import { readFileBytes } from '@codiff/image-io/node';
 import { crop, decodeJpeg, encodeJpeg, readJpegInfo, type JpegInfo, type RawImage, type Subsampling } from '@codiff/jpeg-codec';
-import { psnr } from '@codiff/losses/metrics';
-import { CliError, encodePng, outputKind, readBytes, readImage, writeOutput } from './image-io.js';
+import { psnr } from '@codiff/metrics';
+import { CliError, outputKind, readImage, writeOutput } from './io.js';
 
 export interface DegradeArgs {
   input: string;
@@ -12,6 +14,8 @@ export interface DegradeArgs {
   shift: number;
   optimize: boolean;
   restart: number;
+  /** Refuse larger inputs (from the header, before decoding). */
+  maxPixels: number;
 }
 
 export interface DegradeResult {
@@ -22,20 +26,24 @@ export interface DegradeResult {
   psnr: number;
 }
 
-/** JPEG-degrade an image as PIL/OpenCV would, optionally twice; write the JPEG or its decoded PNG. */
+/**
+ * JPEG-degrade an image as PIL/OpenCV would, optionally twice; write the JPEG or its decoded PNG. Grey images stay
+ * grey (a one-component JPEG, as PIL writes for mode L). Everything is computed before the output is written.
+ * Memory: the input and the degraded pixels (1 or 3 bytes per pixel each), the JPEG, and the decoder's planes.
+ */
 export async function degradeCommand(args: DegradeArgs): Promise<DegradeResult> {
   const kind = outputKind(args.output);
-  const source = await readImage(args.input);
+  const source = await readImage(args.input, { maxPixels: args.maxPixels });
   // What the last compression sees, and what its result is compared with.
-  let toEncode = source;
-  let reference = source;
+  let toEncode: RawImage = source;
+  let reference: RawImage = source;
   let quality = args.quality;
   if (args.double !== undefined) {
     const { width, height } = source;
     if (args.shift >= Math.min(width, height)) {
       throw new CliError(`--shift ${args.shift} is not smaller than the image (${width}×${height})`);
     }
-    const first = decodeJpeg(encodeJpeg(source, { quality: args.quality, subsampling: args.subsampling }));
+    const first = decodeJpeg(encodeJpeg(source, { quality: args.quality, subsampling: args.subsampling }), { output: 'native' });
     toEncode = crop(first, args.shift, args.shift, width - args.shift, height - args.shift);
     reference = crop(source, args.shift, args.shift, width - args.shift, height - args.shift);
     quality = args.double;
@@ -46,14 +54,14 @@ export async function degradeCommand(args: DegradeArgs): Promise<DegradeResult> 
     optimizeHuffman: args.optimize,
     restartInterval: args.restart,
   });
-  const degraded = decodeJpeg(jpeg);
-  await writeOutput(args.output, kind === 'jpeg' ? jpeg : encodePng(degraded));
-  return { width: degraded.width, height: degraded.height, jpegBytes: jpeg.length, psnr: psnr(reference, degraded, { on: 'rgb' }) };
+  const degraded = decodeJpeg(jpeg, { output: 'native', maxPixels: args.maxPixels });
+  const result = { width: degraded.width, height: degraded.height, jpegBytes: jpeg.length, psnr: psnr(reference, degraded, { on: 'rgb' }) };
+  await writeOutput(args.output, kind === 'jpeg' ? jpeg : encodePng(degraded), [args.input]);
+  return result;
 }
 
-export async function jpegInfoCommand(path: string): Promise<JpegInfo> {
-  const bytes = await readBytes(path);
-  return readJpegInfo(bytes);
+export async function jpegInfoCommand(path: string, maxPixels: number): Promise<JpegInfo> {
+  return readJpegInfo(await readFileBytes(path), { maxPixels });
 }
 
 /** Human-readable report of `readJpegInfo`. */

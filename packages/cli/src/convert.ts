@@ -1,4 +1,6 @@
-import { readBytes, writeOutput, CliError } from './image-io.js';
+import { readFileBytes } from '@codiff/image-io/node';
+import type { CheckpointLimits } from '@codiff/nn';
+import { CliError, writeOutput } from './io.js';
 
 export interface ConvertArgs {
   input: string;
@@ -6,6 +8,8 @@ export interface ConvertArgs {
   /** Keep only keys starting with one of these prefixes (e.g. `features.` of a torchvision VGG). */
   only: string[];
   dtype: 'F32' | 'F16' | 'BF16';
+  /** Raise the checkpoint reader's limits for a file you trust. */
+  limits?: CheckpointLimits;
 }
 
 export interface ConvertResult {
@@ -18,20 +22,13 @@ export interface ConvertResult {
 export async function convertWeightsCommand(args: ConvertArgs): Promise<ConvertResult> {
   if (!args.output.endsWith('.safetensors')) throw new CliError(`${args.output}: the output must be a .safetensors file`);
   const nn = await import('@codiff/nn');
-  const bytes = await readBytes(args.input);
-  let tensors;
-  try {
-    tensors = nn.readTorchCheckpoint(bytes, args.input);
-  } catch (e) {
-    if (e instanceof nn.NnError) throw new CliError(e.message);
-    throw e;
-  }
+  const tensors = nn.readTorchCheckpoint(await readFileBytes(args.input), args.input, args.limits);
   const kept = [...tensors].filter(([key]) => args.only.length === 0 || args.only.some((p) => key.startsWith(p)));
   if (kept.length === 0) throw new CliError(`${args.input}: no tensor key starts with ${args.only.join(' or ')}`);
   const out = nn.writeSafetensors(
     Object.fromEntries(kept.map(([key, t]) => [key, { ...t, dtype: args.dtype }])),
     { converted_from: args.input.split('/').pop() ?? args.input },
   );
-  await writeOutput(args.output, out);
+  await writeOutput(args.output, out, [args.input]);
   return { tensors: kept.length, skipped: tensors.size - kept.length, bytes: out.length };
 }

@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { psnr, ssim } from '@codiff/losses/metrics';
+import { psnr, ssim } from '@codiff/metrics';
 import type { BackendName } from '@codiff/nn';
-import { CliError, readImage } from './image-io.js';
+import { CliError, readImage } from './io.js';
 
 export interface MetricsArgs {
   reference: string;
@@ -13,6 +13,8 @@ export interface MetricsArgs {
   dists?: string;
   lpips?: string;
   backend?: string;
+  /** Refuse larger inputs (from the header, before decoding). */
+  maxPixels: number;
 }
 
 export interface MetricsResult {
@@ -38,7 +40,7 @@ async function isDirectory(path: string): Promise<boolean> {
 
 /** PSNR and SSIM always; LPIPS and DISTS when VGG weights are given (TF.js is loaded only then). */
 export async function metricsCommand(args: MetricsArgs): Promise<MetricsResult> {
-  const [a, b] = await Promise.all([readImage(args.reference), readImage(args.test)]);
+  const [a, b] = await Promise.all([args.reference, args.test].map((path) => readImage(path, { maxPixels: args.maxPixels, channels: 'rgb' })));
   if (a.width !== b.width || a.height !== b.height) {
     throw new CliError(`image sizes differ: ${a.width}×${a.height} vs ${b.width}×${b.height}`);
   }
@@ -71,25 +73,24 @@ export async function metricsCommand(args: MetricsArgs): Promise<MetricsResult> 
   } else if (!dists && !lpips) {
     throw new CliError('with a --vgg file, give --dists and/or --lpips (or pass a folder holding all three files)');
   }
-  // TF.js is loaded only for the perceptual metrics.
+  // TF.js is loaded only for the perceptual metrics. An unknown backend name is useBackend's NnError.
   const nn = await import('@codiff/nn');
+  await nn.useBackend(args.backend as BackendName | undefined);
+  const node = await import('@codiff/losses/node');
+  const tf = await import('@tensorflow/tfjs-core');
+  const trunk = await node.loadVgg16(vgg);
+  // The crop applies to every metric, so the perceptual ones see the same pixels.
+  const tensor = (img: typeof a) =>
+    tf.tidy(() => {
+      const full = tf.tensor4d(Float32Array.from(img.data, (v) => v / 255), [1, img.height, img.width, 3]);
+      return tf.slice(full, [0, crop, crop, 0], [1, img.height - 2 * crop, img.width - 2 * crop, 3]);
+    });
+  const [x0, x1] = [tensor(a), tensor(b)];
+  const perceptual = [
+    ['lpips', lpips, node.loadLpips],
+    ['dists', dists, node.loadDists],
+  ] as const;
   try {
-    // An unknown name is the NnError below; none means useBackend's default.
-    await nn.useBackend(args.backend as BackendName | undefined);
-    const node = await import('@codiff/losses/node');
-    const tf = await import('@tensorflow/tfjs-core');
-    const trunk = await node.loadVgg16(vgg);
-    // The crop applies to every metric, so the perceptual ones see the same pixels.
-    const tensor = (img: typeof a) =>
-      tf.tidy(() => {
-        const full = tf.tensor4d(Float32Array.from(img.data, (v) => v / 255), [1, img.height, img.width, 3]);
-        return tf.slice(full, [0, crop, crop, 0], [1, img.height - 2 * crop, img.width - 2 * crop, 3]);
-      });
-    const [x0, x1] = [tensor(a), tensor(b)];
-    const perceptual = [
-      ['lpips', lpips, node.loadLpips],
-      ['dists', dists, node.loadDists],
-    ] as const;
     for (const [metric, path, load] of perceptual) {
       if (!path) continue;
       const model = await load(trunk, path);
@@ -98,11 +99,9 @@ export async function metricsCommand(args: MetricsArgs): Promise<MetricsResult> 
       score.dispose();
       model.dispose();
     }
+  } finally {
     tf.dispose([x0, x1]);
     for (const p of trunk.parameters()) p.dispose();
-  } catch (e) {
-    if (e instanceof nn.NnError) throw new CliError(e.message);
-    throw e;
   }
   return result;
 }

@@ -1,8 +1,9 @@
+import { ImageIoError } from '@codiff/image-io';
 import { JpegError, type Subsampling } from '@codiff/jpeg-codec';
 import { Command, InvalidArgumentError } from 'commander';
 import { degradeCommand, formatInfo, jpegInfoCommand } from './commands.js';
 import { convertWeightsCommand } from './convert.js';
-import { CliError } from './image-io.js';
+import { CliError, DEFAULT_MAX_PIXELS } from './io.js';
 import { formatMetrics, metricsCommand, WEIGHT_FILES } from './metrics.js';
 
 const SUBSAMPLINGS = ['4:4:4', '4:2:2', '4:2:0', '4:4:0', '4:1:1'];
@@ -15,6 +16,26 @@ function intIn(name: string, min: number, max: number) {
   };
 }
 
+const positiveInt = (name: string) => intIn(name, 1, Number.MAX_SAFE_INTEGER);
+
+/** Every command that reads images takes the same pixel limit. */
+const withMaxPixels = (command: Command) =>
+  command.option(
+    '--max-pixels <n>',
+    `refuse images with more pixels (read from the header, before decoding); default ${DEFAULT_MAX_PIXELS.toLocaleString('en')}`,
+    positiveInt('--max-pixels'),
+    DEFAULT_MAX_PIXELS,
+  );
+
+/** JSON in which non-finite numbers (an identical pair's PSNR) are the strings "inf", "-inf", "nan", never null. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? (Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf') : v),
+    2,
+  );
+}
+
 export interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
@@ -25,85 +46,119 @@ export function buildProgram(io: Io): Command {
   const program = new Command('codiff')
     .description('CODiff JPEG artifact removal toolkit')
     .version('0.1.0')
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+      // commander's own errors ("error: unknown option …") in the same one-line form as ours.
+      outputError: (s, write) => write(`codiff: ${s.replace(/^error: /, '').trimEnd()}\n`),
+    })
+    .showSuggestionAfterError()
     .exitOverride();
 
-  program
-    .command('degrade')
-    .description('JPEG-compress an image exactly as PIL/OpenCV (libjpeg-turbo) do; .jpg output keeps the JPEG, .png the decoded pixels')
-    .argument('<input>', 'PNG or JPEG image')
-    .requiredOption('-q, --quality <qf>', 'IJG quality factor 1..100', intIn('quality', 1, 100))
-    .requiredOption('-o, --output <file>', 'output .jpg/.jpeg (the JPEG) or .png (decoded degraded image)')
-    .option('-s, --subsampling <mode>', `chroma subsampling: ${SUBSAMPLINGS.join(', ')}`, '4:2:0')
-    .option('--double <qf2>', 'double compression: recompress at this quality', intIn('double quality', 1, 100))
-    .option('--shift <k>', 'with --double: crop k rows/cols before the second pass (4 = non-aligned)', intIn('shift', 0, 65535), 0)
-    .option('--optimize', 'optimal Huffman tables (smaller file, same pixels)', false)
-    .option('--restart <mcus>', 'restart marker every N MCUs', intIn('restart', 0, 65535), 0)
-    .action(async (input: string, opts) => {
-      if (!SUBSAMPLINGS.includes(opts.subsampling)) {
-        throw new CliError(`--subsampling must be one of ${SUBSAMPLINGS.join(', ')}`);
-      }
-      if (opts.shift && opts.double === undefined) throw new CliError('--shift needs --double');
-      const r = await degradeCommand({
-        input,
-        output: opts.output,
-        quality: opts.quality,
-        subsampling: opts.subsampling as Subsampling,
-        double: opts.double,
-        shift: opts.shift,
-        optimize: opts.optimize,
-        restart: opts.restart,
-      });
-      const q = opts.double === undefined ? `q${opts.quality}` : `q${opts.quality} → q${opts.double}${opts.shift ? ` (shift ${opts.shift})` : ''}`;
-      io.out(`${opts.output}: ${r.width}×${r.height}, ${q}, ${r.jpegBytes} JPEG bytes, PSNR ${r.psnr.toFixed(2)} dB`);
+  withMaxPixels(
+    program
+      .command('degrade')
+      .description('JPEG-compress an image exactly as PIL/OpenCV (libjpeg-turbo) do; .jpg output keeps the JPEG, .png the decoded pixels')
+      .argument('<input>', 'PNG or JPEG image (grey images give a grey JPEG)')
+      .requiredOption('-q, --quality <qf>', 'IJG quality factor 1..100', intIn('quality', 1, 100))
+      .requiredOption('-o, --output <file>', 'output .jpg/.jpeg (the JPEG) or .png (decoded degraded image); never one of the inputs')
+      .option('-s, --subsampling <mode>', `chroma subsampling: ${SUBSAMPLINGS.join(', ')}`, '4:2:0')
+      .option('--double <qf2>', 'double compression: recompress at this quality', intIn('double quality', 1, 100))
+      .option('--shift <k>', 'with --double: crop k rows/cols before the second pass (4 = non-aligned)', intIn('shift', 0, 65535), 0)
+      .option('--optimize', 'optimal Huffman tables (smaller file, same pixels)', false)
+      .option('--restart <mcus>', 'restart marker every N MCUs', intIn('restart', 0, 65535), 0),
+  ).action(async (input: string, opts) => {
+    if (!SUBSAMPLINGS.includes(opts.subsampling)) {
+      throw new CliError(`--subsampling must be one of ${SUBSAMPLINGS.join(', ')}`);
+    }
+    if (opts.shift && opts.double === undefined) throw new CliError('--shift needs --double');
+    const r = await degradeCommand({
+      input,
+      output: opts.output,
+      quality: opts.quality,
+      subsampling: opts.subsampling as Subsampling,
+      double: opts.double,
+      shift: opts.shift,
+      optimize: opts.optimize,
+      restart: opts.restart,
+      maxPixels: opts.maxPixels,
     });
+    const q = opts.double === undefined ? `q${opts.quality}` : `q${opts.quality} → q${opts.double}${opts.shift ? ` (shift ${opts.shift})` : ''}`;
+    io.out(`${opts.output}: ${r.width}×${r.height}, ${q}, ${r.jpegBytes} JPEG bytes, PSNR ${r.psnr.toFixed(2)} dB`);
+  });
 
-  program
-    .command('jpeg-info')
-    .description('dimensions, subsampling, progressive, quantisation tables and estimated quality of a JPEG')
-    .argument('<file>', 'JPEG file')
-    .option('--json', 'machine-readable output', false)
-    .action(async (file: string, opts) => {
-      const info = await jpegInfoCommand(file);
-      if (opts.json) {
-        io.out(JSON.stringify({ ...info, quantTables: info.quantTables.map((t) => (t ? Array.from(t) : null)) }, null, 2));
-      } else io.out(formatInfo(file, info));
-    });
+  withMaxPixels(
+    program
+      .command('jpeg-info')
+      .description('dimensions, subsampling, progressive, quantisation tables and estimated quality of a JPEG')
+      .argument('<file>', 'JPEG file')
+      .option('--json', 'machine-readable output', false),
+  ).action(async (file: string, opts) => {
+    const info = await jpegInfoCommand(file, opts.maxPixels);
+    if (opts.json) {
+      io.out(toJson({ ...info, quantTables: info.quantTables.map((t) => (t ? Array.from(t) : null)) }));
+    } else io.out(formatInfo(file, info));
+  });
 
-  program
-    .command('metrics')
-    .description('PSNR (Y and RGB) and SSIM (Y) of a test image against a reference; with VGG weights also LPIPS and DISTS')
-    .argument('<reference>', 'reference PNG or JPEG')
-    .argument('<test>', 'image to measure, same size')
-    .option('--crop <px>', 'pixels dropped from every border first', intIn('crop', 0, 65535), 0)
-    .option('--vgg <path>', `VGG16 trunk (safetensors), or a folder with ${Object.values(WEIGHT_FILES).join(', ')}`)
-    .option('--dists <file>', 'DISTS alpha/beta (safetensors)')
-    .option('--lpips <file>', 'LPIPS v0.1 vgg linear heads (safetensors)')
-    .option('--backend <name>', 'TF.js backend for LPIPS/DISTS: wasm, webgpu, cpu, tensorflow')
-    .option('--json', 'machine-readable output', false)
-    .action(async (reference: string, test: string, opts) => {
-      const r = await metricsCommand({ reference, test, crop: opts.crop, vgg: opts.vgg, dists: opts.dists, lpips: opts.lpips, backend: opts.backend });
-      io.out(opts.json ? JSON.stringify(r) : formatMetrics(r, opts.crop));
+  withMaxPixels(
+    program
+      .command('metrics')
+      .description('PSNR (Y and RGB) and SSIM (Y) of a test image against a reference; with VGG weights also LPIPS and DISTS')
+      .argument('<reference>', 'reference PNG or JPEG')
+      .argument('<test>', 'image to measure, same size')
+      .option('--crop <px>', 'pixels dropped from every border first', intIn('crop', 0, 65535), 0)
+      .option('--vgg <path>', `VGG16 trunk (safetensors), or a folder with ${Object.values(WEIGHT_FILES).join(', ')}`)
+      .option('--dists <file>', 'DISTS alpha/beta (safetensors)')
+      .option('--lpips <file>', 'LPIPS v0.1 vgg linear heads (safetensors)')
+      .option('--backend <name>', 'TF.js backend for LPIPS/DISTS: wasm, webgpu, cpu, tensorflow')
+      .option('--json', 'machine-readable output; an infinite PSNR (identical images) is the string "inf"', false),
+  ).action(async (reference: string, test: string, opts) => {
+    const r = await metricsCommand({
+      reference,
+      test,
+      crop: opts.crop,
+      vgg: opts.vgg,
+      dists: opts.dists,
+      lpips: opts.lpips,
+      backend: opts.backend,
+      maxPixels: opts.maxPixels,
     });
+    io.out(opts.json ? toJson(r) : formatMetrics(r, opts.crop));
+  });
 
   program
     .command('convert-weights')
     .description('convert a PyTorch checkpoint (.pth/.pt/.bin, zip or legacy format) to safetensors without running its pickle code')
     .argument('<input>', 'PyTorch checkpoint')
-    .argument('<output>', 'output .safetensors')
+    .argument('<output>', 'output .safetensors (written atomically; never the input)')
     .option('--only <prefix...>', "keep only keys starting with these prefixes (e.g. 'features.' for VGG16)", [])
     .option('--dtype <dtype>', 'stored dtype: F32, F16, BF16', 'F32')
+    .option('--max-tensors <n>', 'raise the reader’s tensor-count limit (default 20000) for a file you trust', positiveInt('--max-tensors'))
+    .option('--max-bytes <n>', 'raise the reader’s limit on float32 bytes read (default 8 × file size + 256 MiB)', positiveInt('--max-bytes'))
     .action(async (input: string, output: string, opts) => {
       const dtype = String(opts.dtype).toUpperCase();
       if (!['F32', 'F16', 'BF16'].includes(dtype)) throw new CliError('--dtype must be F32, F16 or BF16');
-      const r = await convertWeightsCommand({ input, output, only: opts.only, dtype: dtype as 'F32' | 'F16' | 'BF16' });
+      const limits = { ...(opts.maxTensors && { maxTensors: opts.maxTensors }), ...(opts.maxBytes && { maxBytes: opts.maxBytes }) };
+      const r = await convertWeightsCommand({ input, output, only: opts.only, dtype: dtype as 'F32' | 'F16' | 'BF16', limits });
       io.out(`${output}: ${r.tensors} tensors (${dtype}), ${r.bytes} bytes${r.skipped ? `; ${r.skipped} tensors left out by --only` : ''}`);
     });
 
   return program;
 }
 
-/** Run the CLI; returns the exit code. Expected failures print one clear line, never a stack trace. */
+/** The one line an error becomes: the library's typed errors and ours as they are, anything else marked unexpected. */
+export function errorLine(e: unknown): string {
+  if (e instanceof JpegError) return `codiff: ${e.code}: ${e.message}`;
+  // NnError by name: importing @codiff/nn here would load TF.js for every command.
+  if (e instanceof CliError || e instanceof ImageIoError || (e instanceof Error && e.name === 'NnError')) return `codiff: ${e.message}`;
+  if (e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer/.test(e.message)) {
+    return `codiff: out of memory (${e.message}); try a smaller image or --max-pixels`;
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return `codiff: unexpected error: ${message.split('\n')[0]} (set CODIFF_DEBUG=1 for details)`;
+}
+
+/** Run the CLI; returns the exit code. Every failure prints one line; CODIFF_DEBUG=1 adds the stack trace. */
 export async function run(argv: string[], io: Io = { out: console.log, err: console.error }): Promise<number> {
   const program = buildProgram(io);
   try {
@@ -114,10 +169,8 @@ export async function run(argv: string[], io: Io = { out: console.log, err: cons
     if (typeof err.code === 'string' && err.code.startsWith('commander.')) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : (err.exitCode ?? 1);
     }
-    if (e instanceof CliError || e instanceof JpegError) {
-      io.err(`codiff: ${e instanceof JpegError ? `${e.code}: ` : ''}${e.message}`);
-      return 1;
-    }
-    throw e;
+    io.err(errorLine(e));
+    if (process.env.CODIFF_DEBUG === '1' && e instanceof Error && e.stack) io.err(e.stack);
+    return 1;
   }
 }

@@ -62,7 +62,7 @@ describe('codiff degrade', () => {
     const garbage = join(dir, 'garbage.png');
     writeFileSync(garbage, 'hello');
     const cases: [string[], RegExp][] = [
-      [['degrade', join(dir, 'missing.png'), '-q', '10', '-o', join(dir, 'x.jpg')], /missing\.png: no such file/],
+      [['degrade', join(dir, 'missing.png'), '-q', '10', '-o', join(dir, 'x.jpg')], /missing\.png: no such file or folder$/],
       [['degrade', garbage, '-q', '10', '-o', join(dir, 'x.jpg')], /not a PNG or JPEG/],
       [['degrade', garbage, '-q', '0', '-o', join(dir, 'x.jpg')], /quality must be an integer 1\.\.100/],
       [['degrade', garbage, '-q', '10', '-o', join(dir, 'x.gif')], /must end in \.jpg, \.jpeg or \.png/],
@@ -114,7 +114,7 @@ describe('the built codiff binary', () => {
     expect(readFileSync(out)).toEqual(readFileSync(join(JPEG_DIR, 'encoded/grad_noise_w64_h48/opencv_q50.jpg')));
     const failed = spawnSync(process.execPath, [BIN, 'jpeg-info', join(dir, 'nope.jpg')], { encoding: 'utf8' });
     expect(failed.status).toBe(1);
-    expect(failed.stderr.trim()).toMatch(/^codiff: .*nope\.jpg: no such file$/);
+    expect(failed.stderr.trim()).toMatch(/^codiff: .*nope\.jpg: no such file or folder$/);
     const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/degrade/);
@@ -132,7 +132,7 @@ describe('the built codiff binary', () => {
 
 describe('codiff metrics', () => {
   const images = golden('dists-lpips', 'images');
-  const vectors = JSON.parse(readFileSync(resolve(here, '../../losses/test/skimage-vectors.json'), 'utf8')).rows as {
+  const vectors = JSON.parse(readFileSync(resolve(here, '../../metrics/test/skimage-vectors.json'), 'utf8')).rows as {
     reference: string;
     test: string;
     crop: number;

@@ -3,4 +3,3 @@ export { Dists } from './dists.js';
 export { Lpips, type LpipsResult } from './lpips.js';
 export { sobelMagnitude, edgeAwareDists } from './edge.js';
 export { discriminatorLoss, generatorLoss } from './gan.js';
-export { psnr, ssim, type Image8, type MetricOptions } from './metrics.js';

@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { NnError } from './errors.js';
 import { initWasmWithThreads } from './wasm-threads.js';
+import { nodeModule } from './node-import.js';
 
 export type BackendName = 'wasm' | 'webgpu' | 'cpu' | 'tensorflow';
 export const BACKENDS: readonly BackendName[] = ['wasm', 'webgpu', 'cpu', 'tensorflow'];
@@ -27,6 +28,7 @@ async function register(name: BackendName): Promise<void> {
     case 'webgpu': {
       if (isNode && !(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) {
         const dawn = 'webgpu';
+        await probeDawnAdapter(dawn);
         const { create, globals } = (await import(/* @vite-ignore */ dawn)) as {
           create: (flags: string[]) => unknown;
           globals: Record<string, unknown>;
@@ -52,6 +54,28 @@ async function register(name: BackendName): Promise<void> {
     }
   }
 }
+
+/**
+ * Dawn prints its Vulkan driver search to stderr (natively, out of reach of JS) when it finds no adapter, and
+ * TF.js then logs a stack trace. Asking for an adapter in a child process first keeps that noise out of ours and
+ * turns "no adapter" into one clear error.
+ */
+async function probeDawnAdapter(dawn: string): Promise<void> {
+  const [{ createRequire }, { spawnSync }] = await Promise.all([nodeModule('node:module'), nodeModule('node:child_process')]);
+  let path: string;
+  try {
+    path = createRequire(import.meta.url).resolve(dawn);
+  } catch {
+    throw new Error(`the '${dawn}' package is not installed`);
+  }
+  const probe = `require(${JSON.stringify(path)}).create([]).requestAdapter().then((a) => process.exit(a ? 0 : 3), () => process.exit(3))`;
+  const result = spawnSync(process.execPath, ['-e', probe], { stdio: 'ignore', timeout: 60_000 });
+  if (result.status === 3) {
+    throw new Error('Dawn found no WebGPU adapter (no GPU driver, nor a software Vulkan driver such as SwiftShader: see VK_ICD_FILENAMES)');
+  }
+  if (result.status !== 0) throw new Error(`probing Dawn failed (${result.error?.message ?? `exit ${result.status ?? result.signal}`})`);
+}
+
 
 /** The backend to use when none is named: CODIFF_BACKEND, else wasm (Node) or webgpu when a browser has it. */
 export function defaultBackend(): BackendName {
@@ -110,6 +134,8 @@ export async function useBackend(name: BackendName = defaultBackend(), options: 
     };
     if (threads !== undefined && threads > 1 && wasmThreads === undefined) await initWasmWithThreads(threads, activate);
     else await activate();
+    // The cpu backend's one-time console banner in Node recommends tfjs-node; the error above already names it.
+    if (name === 'cpu' && isNode) Object.assign(tf.backend(), { firstUse: false });
     if (threads !== undefined) wasmThreads ??= threads;
   } catch (e) {
     throw new NnError(`backend '${name}' is unavailable: ${(e as Error).message}. It needs ${REQUIREMENTS[name]}.`);

@@ -10,8 +10,8 @@
 // Everything patched is restored when initialisation ends.
 import * as tf from '@tensorflow/tfjs-core';
 import { NnError } from './errors.js';
+import { nodeModule } from './node-import.js';
 
-const nodeModule = (name: string) => import(/* @vite-ignore */ name);
 
 /** `var require$$N = require('m');` lines of the CJS backend bundle: the names its Emscripten factory uses. */
 function bundlerPrelude(bundleSource: string): string {

@@ -1,4 +1,6 @@
-// No TF.js here: `@codiff/losses/metrics` loads this alone. Bad arguments throw RangeError.
+// Full-reference image-quality metrics on 8-bit images, in plain TypeScript (no TF.js, Node or browser).
+// Memory stays bounded for any image size: PSNR streams over the pixels, SSIM runs over strips of rows.
+// Bad arguments throw RangeError.
 
 /** Interleaved 8-bit pixels, row-major (the shape of @codiff/jpeg-codec's RawImage). RGBA's alpha is ignored. */
 export interface Image8 {
@@ -19,14 +21,17 @@ export interface MetricOptions {
   readonly crop?: number;
 }
 
-/** A channel of an image as float64, after cropping. */
-interface Plane {
+/** The measured region and how to read one value of one measured channel. */
+interface Region {
   readonly width: number;
   readonly height: number;
-  readonly data: Float64Array;
+  /** Measured channels: 1 (grey or Y) or 3 (RGB). */
+  readonly count: number;
+  /** Channel `c` of the pixel at (x, y) of the region. */
+  readonly value: (c: number, x: number, y: number) => number;
 }
 
-function planes(image: Image8, options: MetricOptions, what: string): Plane[] {
+function region(image: Image8, options: MetricOptions, what: string): Region {
   const { width, height, channels, data } = image;
   if (channels !== 1 && channels !== 3 && channels !== 4) throw new RangeError(`${what}: channels must be 1, 3 or 4, got ${String(channels)}`);
   if (data.length !== width * height * channels) {
@@ -37,45 +42,61 @@ function planes(image: Image8, options: MetricOptions, what: string): Plane[] {
   const w = width - 2 * crop;
   const h = height - 2 * crop;
   if (w < 1 || h < 1) throw new RangeError(`${what}: cropping ${crop} pixels per border leaves nothing of ${width}×${height}`);
-  const luma = channels === 1 || (options.on ?? 'y') === 'y';
-  const count = luma ? 1 : 3;
-  const out = Array.from({ length: count }, () => new Float64Array(w * h));
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const src = ((y + crop) * width + x + crop) * channels;
-      const dst = y * w + x;
-      if (channels === 1) out[0][dst] = data[src];
-      else if (luma) out[0][dst] = 16 + (65.481 * data[src] + 128.553 * data[src + 1] + 24.966 * data[src + 2]) / 255;
-      else for (let c = 0; c < 3; c++) out[c][dst] = data[src + c];
-    }
+  const at = (x: number, y: number) => ((y + crop) * width + x + crop) * channels;
+  if (channels === 1) return { width: w, height: h, count: 1, value: (_c, x, y) => data[at(x, y)] };
+  if ((options.on ?? 'y') === 'y') {
+    return {
+      width: w,
+      height: h,
+      count: 1,
+      value: (_c, x, y) => {
+        const i = at(x, y);
+        return 16 + (65.481 * data[i] + 128.553 * data[i + 1] + 24.966 * data[i + 2]) / 255;
+      },
+    };
   }
-  return out.map((d) => ({ width: w, height: h, data: d }));
+  return { width: w, height: h, count: 3, value: (c, x, y) => data[at(x, y) + c] };
 }
 
-function pairPlanes(reference: Image8, test: Image8, options: MetricOptions): [Plane[], Plane[]] {
+function regions(reference: Image8, test: Image8, options: MetricOptions): [Region, Region] {
   if (reference.width !== test.width || reference.height !== test.height) {
     throw new RangeError(`image sizes differ: ${reference.width}×${reference.height} vs ${test.width}×${test.height}`);
   }
   if ((reference.channels === 1) !== (test.channels === 1)) throw new RangeError('one image is grey and the other colour');
-  return [planes(reference, options, 'reference'), planes(test, options, 'test image')];
+  return [region(reference, options, 'reference'), region(test, options, 'test image')];
 }
 
 /** Peak signal-to-noise ratio in dB for 8-bit data (peak 255); Infinity for identical images. */
 export function psnr(reference: Image8, test: Image8, options: MetricOptions = {}): number {
-  const [a, b] = pairPlanes(reference, test, options);
+  const [a, b] = regions(reference, test, options);
+  // The per-value accessor costs a call per value; the common layouts are spelled out (same arithmetic).
+  const crop = options.crop ?? 0;
+  const luma = a.count === 1 && reference.channels !== 1;
   let se = 0;
-  let n = 0;
-  a.forEach((p, c) => {
-    for (let i = 0; i < p.data.length; i++) se += (p.data[i] - b[c].data[i]) ** 2;
-    n += p.data.length;
-  });
-  return se === 0 ? Infinity : 10 * Math.log10((255 * 255 * n) / se);
+  for (let y = 0; y < a.height; y++) {
+    const ca = reference.channels;
+    const cb = test.channels;
+    let ia = ((y + crop) * reference.width + crop) * ca;
+    let ib = ((y + crop) * test.width + crop) * cb;
+    const da = reference.data;
+    const db = test.data;
+    for (let x = 0; x < a.width; x++, ia += ca, ib += cb) {
+      if (luma) {
+        const ya = 16 + (65.481 * da[ia] + 128.553 * da[ia + 1] + 24.966 * da[ia + 2]) / 255;
+        const yb = 16 + (65.481 * db[ib] + 128.553 * db[ib + 1] + 24.966 * db[ib + 2]) / 255;
+        se += (ya - yb) ** 2;
+      } else for (let c = 0; c < a.count; c++) se += (da[ia + c] - db[ib + c]) ** 2;
+    }
+  }
+  return se === 0 ? Infinity : 10 * Math.log10((255 * 255 * a.count * a.width * a.height) / se);
 }
 
 const SSIM_SIGMA = 1.5;
 const SSIM_RADIUS = 5; // an 11×11 window, scikit-image's truncate 3.5·σ rounded
 const K1 = 0.01;
 const K2 = 0.03;
+/** Output rows of SSIM computed at once: memory is about 130 bytes × width × this, whatever the height. */
+const SSIM_STRIP = 128;
 
 /** The normalised 1D Gaussian, exp(−x²/2σ²), x = −5…5. */
 const GAUSSIAN = (() => {
@@ -108,16 +129,25 @@ function blurValid(data: Float64Array, width: number, height: number): Float64Ar
   return out;
 }
 
-function ssimPlane(a: Plane, b: Plane): number {
-  const { width, height } = a;
-  const n = width * height;
-  const products = [a.data, b.data, new Float64Array(n), new Float64Array(n), new Float64Array(n)];
-  for (let i = 0; i < n; i++) {
-    products[2][i] = a.data[i] * a.data[i];
-    products[3][i] = b.data[i] * b.data[i];
-    products[4][i] = a.data[i] * b.data[i];
+/** Sum of the SSIM map of channel `c` over the output rows whose windows start at input rows y0 … y1−1. */
+function ssimStripSum(a: Region, b: Region, c: number, y0: number, y1: number): number {
+  const { width } = a;
+  const rows = y1 - y0 + GAUSSIAN.length - 1;
+  const n = width * rows;
+  const products = Array.from({ length: 5 }, () => new Float64Array(n));
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      const va = a.value(c, x, y0 + y);
+      const vb = b.value(c, x, y0 + y);
+      products[0][i] = va;
+      products[1][i] = vb;
+      products[2][i] = va * va;
+      products[3][i] = vb * vb;
+      products[4][i] = va * vb;
+    }
   }
-  const [muA, muB, aa, bb, ab] = products.map((p) => blurValid(p, width, height));
+  const [muA, muB, aa, bb, ab] = products.map((p) => blurValid(p, width, rows));
   const c1 = (K1 * 255) ** 2;
   const c2 = (K2 * 255) ** 2;
   let sum = 0;
@@ -127,7 +157,7 @@ function ssimPlane(a: Plane, b: Plane): number {
     const cov = ab[i] - muA[i] * muB[i];
     sum += ((2 * muA[i] * muB[i] + c1) * (2 * cov + c2)) / ((muA[i] ** 2 + muB[i] ** 2 + c1) * (varA + varB + c2));
   }
-  return sum / muA.length;
+  return sum;
 }
 
 /**
@@ -137,10 +167,15 @@ function ssimPlane(a: Plane, b: Plane): number {
  * default; on RGB, the mean over channels. Needs at least 11×11 pixels after cropping.
  */
 export function ssim(reference: Image8, test: Image8, options: MetricOptions = {}): number {
-  const [a, b] = pairPlanes(reference, test, options);
-  const { width, height } = a[0];
-  if (width < GAUSSIAN.length || height < GAUSSIAN.length) {
-    throw new RangeError(`SSIM needs at least ${GAUSSIAN.length}×${GAUSSIAN.length} pixels after cropping, got ${width}×${height}`);
+  const [a, b] = regions(reference, test, options);
+  const k = GAUSSIAN.length;
+  if (a.width < k || a.height < k) {
+    throw new RangeError(`SSIM needs at least ${k}×${k} pixels after cropping, got ${a.width}×${a.height}`);
   }
-  return a.reduce((s, p, c) => s + ssimPlane(p, b[c]), 0) / a.length;
+  const outRows = a.height - k + 1;
+  let total = 0;
+  for (let c = 0; c < a.count; c++) {
+    for (let y0 = 0; y0 < outRows; y0 += SSIM_STRIP) total += ssimStripSum(a, b, c, y0, Math.min(outRows, y0 + SSIM_STRIP));
+  }
+  return total / (a.count * outRows * (a.width - k + 1));
 }

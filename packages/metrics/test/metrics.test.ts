@@ -58,3 +58,49 @@ describe('metric edge cases', () => {
     expect(() => psnr({ ...small, data: new Uint8Array(5) }, small)).toThrow(/5 bytes do not hold 10×10×3/);
   });
 });
+
+describe('bounded memory', () => {
+  /** SSIM over the whole image at once, the textbook way, to check the strip-wise sum. */
+  function ssimWhole(a: Image8, b: Image8): number {
+    const { width: w, height: h } = a;
+    const g = Array.from({ length: 11 }, (_, i) => Math.exp(-((i - 5) ** 2) / 4.5));
+    const gs = g.reduce((s, v) => s + v, 0);
+    const mean = (f: (x: number, y: number) => number, x0: number, y0: number) => {
+      let s = 0;
+      for (let dy = 0; dy < 11; dy++) for (let dx = 0; dx < 11; dx++) s += (g[dy] * g[dx] * f(x0 + dx, y0 + dy)) / (gs * gs);
+      return s;
+    };
+    const A = (x: number, y: number) => a.data[y * w + x];
+    const B = (x: number, y: number) => b.data[y * w + x];
+    let sum = 0;
+    for (let y = 0; y + 11 <= h; y++) {
+      for (let x = 0; x + 11 <= w; x++) {
+        const ma = mean(A, x, y), mb = mean(B, x, y);
+        const va = mean((u, v) => A(u, v) ** 2, x, y) - ma * ma;
+        const vb = mean((u, v) => B(u, v) ** 2, x, y) - mb * mb;
+        const cov = mean((u, v) => A(u, v) * B(u, v), x, y) - ma * mb;
+        sum += ((2 * ma * mb + 6.5025) * (2 * cov + 58.5225)) / ((ma * ma + mb * mb + 6.5025) * (va + vb + 58.5225));
+      }
+    }
+    return sum / ((w - 10) * (h - 10));
+  }
+
+  it('SSIM over strips of rows equals SSIM over the whole image (a 300-row image: three strips)', () => {
+    let seed = 1;
+    const random = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const a: Image8 = { width: 23, height: 300, channels: 1, data: Uint8Array.from({ length: 23 * 300 }, (_, i) => (i * 7 + (i >> 5)) % 256) };
+    const b: Image8 = { ...a, data: a.data.map((v) => Math.max(0, Math.min(255, v + Math.round((random() - 0.5) * 40)))) };
+    expect(ssim(a, b)).toBeCloseTo(ssimWhole(a, b), 12);
+  });
+
+  it('PSNR and SSIM allocate nothing in proportion to the image (a 50-megapixel pair)', () => {
+    const a: Image8 = { width: 10000, height: 5000, channels: 3, data: new Uint8Array(150e6) };
+    const b: Image8 = { ...a, data: new Uint8Array(150e6).fill(3) };
+    const before = process.memoryUsage();
+    expect(psnr(a, b, { on: 'rgb' })).toBeCloseTo(10 * Math.log10(255 ** 2 / 9), 9);
+    const small: Image8 = { width: 10000, height: 400, channels: 3, data: a.data.subarray(0, 12e6) };
+    expect(ssim(small, { ...small, data: b.data.subarray(0, 12e6) })).toBeGreaterThan(0);
+    const after = process.memoryUsage();
+    expect(after.arrayBuffers - before.arrayBuffers).toBeLessThan(100e6);
+  });
+});

@@ -1,7 +1,7 @@
 """PSNR/SSIM reference values from scikit-image for the golden PNG pairs, for test/skimage-vectors.json.
 
 Regenerate (Debian 12: apt-get install python3-skimage):
-    /usr/bin/python3 packages/losses/scripts/skimage_vectors.py ../shared/golden > packages/losses/test/skimage-vectors.json
+    /usr/bin/python3 packages/metrics/scripts/skimage_vectors.py ../shared/golden > packages/metrics/test/skimage-vectors.json
 """
 import json
 import sys
@@ -56,8 +56,8 @@ for ref_path, test_path in pairs:
         })
 
 json.dump({
-    "generator": "packages/losses/scripts/skimage_vectors.py",
-    "command": "/usr/bin/python3 packages/losses/scripts/skimage_vectors.py ../shared/golden > packages/losses/test/skimage-vectors.json",
+    "generator": "packages/metrics/scripts/skimage_vectors.py",
+    "command": "/usr/bin/python3 packages/metrics/scripts/skimage_vectors.py ../shared/golden > packages/metrics/test/skimage-vectors.json",
     "scikit_image": skimage.__version__,
     "ssim_call": "structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)",
     "rows": rows,
