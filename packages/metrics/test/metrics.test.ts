@@ -93,14 +93,12 @@ describe('bounded memory', () => {
     expect(ssim(a, b)).toBeCloseTo(ssimWhole(a, b), 12);
   });
 
-  it('PSNR and SSIM allocate nothing in proportion to the image (a 50-megapixel pair)', () => {
+  it('PSNR allocates nothing in proportion to the image (a 50-megapixel pair)', () => {
     const a: Image8 = { width: 10000, height: 5000, channels: 3, data: new Uint8Array(150e6) };
     const b: Image8 = { ...a, data: new Uint8Array(150e6).fill(3) };
-    const before = process.memoryUsage();
-    expect(psnr(a, b, { on: 'rgb' })).toBeCloseTo(10 * Math.log10(255 ** 2 / 9), 9);
-    const small: Image8 = { width: 10000, height: 400, channels: 3, data: a.data.subarray(0, 12e6) };
-    expect(ssim(small, { ...small, data: b.data.subarray(0, 12e6) })).toBeGreaterThan(0);
-    const after = process.memoryUsage();
-    expect(after.arrayBuffers - before.arrayBuffers).toBeLessThan(100e6);
+    const before = process.memoryUsage().arrayBuffers;
+    expect(psnr(a, b, { on: 'rgb' })).toBeCloseTo(10 * Math.log10(255 ** 2 / 9), 6);
+    expect(psnr(a, b)).toBeCloseTo(10 * Math.log10(255 ** 2 / ((3 * 219) / 255) ** 2), 6);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1e6);
   });
 });
