@@ -50,7 +50,7 @@ export function buildProgram(io: Io): Command {
       writeOut: (s) => io.out(s.trimEnd()),
       writeErr: (s) => io.err(s.trimEnd()),
       // commander's own errors ("error: unknown option …") in the same one-line form as ours.
-      outputError: (s, write) => write(`codiff: ${s.replace(/^error: /, '').trimEnd()}\n`),
+      outputError: (s, write) => write(`codiff: ${s.replace(/^error: /, '').trimEnd().replace(/\s*\n\s*/g, ' ')}\n`),
     })
     .showSuggestionAfterError()
     .exitOverride();
