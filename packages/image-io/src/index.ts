@@ -11,3 +11,4 @@ export {
 } from './decode.js';
 export { encodePng, readPngHeader, isPng, type PngHeader } from './png.js';
 export { orient } from './orientation.js';
+export { resizeLanczos, resizeToMultipleOf8 } from './resize.js';

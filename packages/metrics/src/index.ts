@@ -13,10 +13,11 @@ export interface Image8 {
 export interface MetricOptions {
   /**
    * `y`: luma of ITU-R BT.601 YCbCr in [16, 235], Y = 16 + (65.481·R + 128.553·G + 24.966·B)/255, unrounded — as
-   * MATLAB's rgb2ycbcr, scikit-image and BasicSR compute it for restoration papers. `rgb`: all three channels.
+   * scikit-image and BasicSR compute it for restoration papers. `y8`: the same rounded to an integer, as MATLAB's
+   * rgb2ycbcr returns it for uint8 images (the tables of the JPEG-artifact literature). `rgb`: all three channels.
    * Grey images are used as they are either way.
    */
-  readonly on?: 'y' | 'rgb';
+  readonly on?: 'y' | 'y8' | 'rgb';
   /** Pixels dropped from every border before measuring (papers crop the scale or 8 for JPEG). Default 0. */
   readonly crop?: number;
 }
@@ -27,10 +28,13 @@ interface Region {
   readonly height: number;
   /** Measured channels: 1 (grey or Y) or 3 (RGB). */
   readonly count: number;
+  /** Round Y to an integer (`on: 'y8'`). */
+  readonly roundY: boolean;
 }
 
 /** BT.601 luma of the RGB pixel at byte `i`, studio range, unrounded. */
-const lumaAt = (data: Image8['data'], i: number) => 16 + (65.481 * data[i] + 128.553 * data[i + 1] + 24.966 * data[i + 2]) / 255;
+const bt601Luma = (data: Image8['data'], i: number) => 16 + (65.481 * data[i] + 128.553 * data[i + 1] + 24.966 * data[i + 2]) / 255;
+const lumaAt = (data: Image8['data'], i: number, round: boolean) => (round ? Math.round(bt601Luma(data, i)) : bt601Luma(data, i));
 
 function region(image: Image8, options: MetricOptions, what: string): Region {
   const { width, height, channels, data } = image;
@@ -43,7 +47,9 @@ function region(image: Image8, options: MetricOptions, what: string): Region {
   const w = width - 2 * crop;
   const h = height - 2 * crop;
   if (w < 1 || h < 1) throw new RangeError(`${what}: cropping ${crop} pixels per border leaves nothing of ${width}×${height}`);
-  return { width: w, height: h, count: channels === 1 || (options.on ?? 'y') === 'y' ? 1 : 3 };
+  const on = options.on ?? 'y';
+  if (on !== 'y' && on !== 'y8' && on !== 'rgb') throw new RangeError(`on must be 'y', 'y8' or 'rgb', got ${String(on)}`);
+  return { width: w, height: h, count: channels === 1 || on !== 'rgb' ? 1 : 3, roundY: on === 'y8' };
 }
 
 function regions(reference: Image8, test: Image8, options: MetricOptions): [Region, Region] {
@@ -68,7 +74,7 @@ export function psnr(reference: Image8, test: Image8, options: MetricOptions = {
     const da = reference.data;
     const db = test.data;
     for (let x = 0; x < a.width; x++, ia += ca, ib += cb) {
-      if (luma) se += (lumaAt(da, ia) - lumaAt(db, ib)) ** 2;
+      if (luma) se += (lumaAt(da, ia, a.roundY) - lumaAt(db, ib, a.roundY)) ** 2;
       else for (let c = 0; c < a.count; c++) se += (da[ia + c] - db[ib + c]) ** 2;
     }
   }
@@ -128,7 +134,7 @@ function channelRows(image: Image8, options: MetricOptions, region: Region, c: n
     let i = ((y0 + y + crop) * width + crop) * channels + (luma ? 0 : c);
     const o = y * region.width;
     for (let x = 0; x < region.width; x++, i += channels) {
-      out[o + x] = luma ? lumaAt(data, i) : data[i];
+      out[o + x] = luma ? lumaAt(data, i, region.roundY) : data[i];
     }
   }
   return out;
@@ -179,4 +185,60 @@ export function ssim(reference: Image8, test: Image8, options: MetricOptions = {
     for (let y0 = 0; y0 < outRows; y0 += SSIM_STRIP) total += ssimStripSum(reference, test, options, a, c, y0, Math.min(outRows, y0 + SSIM_STRIP));
   }
   return total / (a.count * outRows * (a.width - k + 1));
+}
+
+/**
+ * Blocking effect factor of the test image's measured channel (Yim & Bovik 2011): η·(D_B − D_B^c) when positive,
+ * where D_B is the mean squared difference of horizontally and vertically adjacent pixels across 8×8 block
+ * boundaries (between columns/rows 8k−1 and 8k), D_B^c the same over all other adjacent pairs, and
+ * η = log2(8) / log2(min(H, W)).
+ */
+function blockingEffect(image: Image8, options: MetricOptions, region: Region, c: number): number {
+  const { width: w, height: h } = region;
+  let boundary = 0;
+  let boundaryPairs = 0;
+  let inner = 0;
+  let innerPairs = 0;
+  let above: Float64Array | undefined;
+  for (let y = 0; y < h; y++) {
+    const row = channelRows(image, options, region, c, y, 1);
+    for (let x = 0; x + 1 < w; x++) {
+      const d = (row[x] - row[x + 1]) ** 2;
+      if (x % 8 === 7) (boundary += d), boundaryPairs++;
+      else (inner += d), innerPairs++;
+    }
+    if (above) {
+      const acrossBoundary = (y - 1) % 8 === 7;
+      for (let x = 0; x < w; x++) {
+        const d = (above[x] - row[x]) ** 2;
+        if (acrossBoundary) (boundary += d), boundaryPairs++;
+        else (inner += d), innerPairs++;
+      }
+    }
+    above = row;
+  }
+  if (boundaryPairs === 0 || innerPairs === 0) return 0;
+  const excess = boundary / boundaryPairs - inner / innerPairs;
+  return excess > 0 ? (Math.log2(8) / Math.log2(Math.min(w, h))) * excess : 0;
+}
+
+/**
+ * PSNR-B (Yim & Bovik, "Quality Assessment of Deblocked Images", IEEE TIP 20(1), 2011): PSNR with the test image's
+ * blocking effect factor added to the MSE, 10·log10(255² / (MSE + BEF)), per measured channel and averaged over
+ * channels as the literature does on Y (default) or grey. The 8×8 grid starts at the (cropped) top-left pixel.
+ */
+export function psnrB(reference: Image8, test: Image8, options: MetricOptions = {}): number {
+  const [a, b] = regions(reference, test, options);
+  let total = 0;
+  for (let c = 0; c < a.count; c++) {
+    let se = 0;
+    for (let y = 0; y < a.height; y++) {
+      const ra = channelRows(reference, options, a, c, y, 1);
+      const rb = channelRows(test, options, b, c, y, 1);
+      for (let x = 0; x < a.width; x++) se += (ra[x] - rb[x]) ** 2;
+    }
+    const mseB = se / (a.width * a.height) + blockingEffect(test, options, b, c);
+    total += mseB === 0 ? Infinity : 10 * Math.log10((255 * 255) / mseB);
+  }
+  return total / a.count;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { psnr, ssim, type Image8 } from '../src/index.js';
+import { psnr, psnrB, ssim, type Image8 } from '../src/index.js';
 import { golden, readPngRgb } from '../../../test-support/golden.js';
 
 interface Row {
@@ -100,5 +100,48 @@ describe('bounded memory', () => {
     expect(psnr(a, b, { on: 'rgb' })).toBeCloseTo(10 * Math.log10(255 ** 2 / 9), 6);
     expect(psnr(a, b)).toBeCloseTo(10 * Math.log10(255 ** 2 / ((3 * 219) / 255) ** 2), 6);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1e6);
+  });
+});
+
+describe('PSNR-B', () => {
+  const flat = (w: number, h: number, v: (x: number, y: number) => number): Image8 => ({
+    width: w,
+    height: h,
+    channels: 1,
+    data: Uint8Array.from({ length: w * h }, (_, i) => v(i % w, Math.floor(i / w))),
+  });
+
+  it('adds the blocking effect factor of the test image to the MSE (worked example)', () => {
+    // Four constant 8×8 blocks 100 110 / 90 100 against a flat 100: MSE 50; every boundary pair differs by 10
+    // (D_B = 100), no other pair differs (D_B^c = 0); η = log2 8 / log2 16 = 3/4, so BEF = 75.
+    const reference = flat(16, 16, () => 100);
+    const blocky = flat(16, 16, (x, y) => [[100, 110], [90, 100]][y >> 3][x >> 3]);
+    expect(psnrB(reference, blocky)).toBeCloseTo(10 * Math.log10((255 * 255) / (50 + 75)), 12);
+    expect(psnr(reference, blocky)).toBeCloseTo(10 * Math.log10((255 * 255) / 50), 12);
+  });
+
+  it('equals PSNR when the test image is no blockier across the grid than inside it', () => {
+    const reference = flat(24, 16, (x, y) => (x + y) * 5);
+    const smooth = flat(24, 16, (x, y) => (x + y) * 5 + 2);
+    expect(psnrB(reference, smooth)).toBeCloseTo(psnr(reference, smooth), 12);
+  });
+
+  it('on JPEG output, is below PSNR (JPEG is blocky) and measured on Y for colour', () => {
+    const a = readPngRgb(golden('dists-lpips', 'images', 's64_ref.png'));
+    const b = readPngRgb(golden('dists-lpips', 'images', 's64_jpeg_q15.png'));
+    expect(psnrB(a, b)).toBeLessThan(psnr(a, b));
+    expect(psnrB(a, b)).toBeGreaterThan(psnr(a, b) - 3);
+    expect(psnrB(a, a)).toBe(Infinity);
+  });
+});
+
+describe("on: 'y8' (Y rounded as MATLAB's rgb2ycbcr returns it for uint8)", () => {
+  it('measures the rounded luma', () => {
+    // Y of (10, 20, 30) = 16 + (654.81 + 2571.06 + 748.98)/255 = 31.587…, rounded 32; of (10, 20, 31): 31.685…, also 32.
+    const a: Image8 = { width: 1, height: 1, channels: 3, data: Uint8Array.of(10, 20, 30) };
+    const b: Image8 = { width: 1, height: 1, channels: 3, data: Uint8Array.of(10, 20, 31) };
+    expect(psnr(a, b, { on: 'y8' })).toBe(Infinity);
+    expect(psnr(a, b, { on: 'y' })).toBeCloseTo(10 * Math.log10(255 ** 2 / (24.966 / 255) ** 2), 9);
+    expect(() => psnr(a, b, { on: 'x' as 'y' })).toThrow(/on must be 'y', 'y8' or 'rgb'/);
   });
 });
