@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module, type HostTensor } from '@codiff/nn';
 import { checkPair, loadWithConstants } from './dists.js';
-import { Vgg16Features, VGG16_STAGE_CHANNELS } from './vgg.js';
 
 /** LPIPS's ScalingLayer constants: inputs in [-1, 1] are mapped to ImageNet statistics. */
 const SHIFT = [-0.03, -0.088, -0.188];
@@ -32,25 +31,41 @@ class HeadConv extends Module {
 }
 
 class LpipsHeads extends Module {
-  readonly heads = VGG16_STAGE_CHANNELS.map((c, k) => this.child(`lin${k}`, new LinearHead(c)));
+  readonly heads: LinearHead[];
+  constructor(channels: readonly number[]) {
+    super();
+    this.heads = channels.map((c, k) => this.child(`lin${k}`, new LinearHead(c)));
+  }
 }
+
+/**
+ * The feature network under LPIPS (Vgg16Features for `net='vgg'`, SqueezeNetFeatures for `net='squeeze'`): its
+ * stage outputs (NHWC) for an input already through the ScalingLayer.
+ */
+export type LpipsTrunk = Module & {
+  readonly stageChannels: readonly number[];
+  lpipsStages(x: tf.Tensor4D): tf.Tensor4D[];
+};
 
 export interface LpipsResult {
   /** [B] — the LPIPS distance of each pair. */
   readonly score: tf.Tensor1D;
-  /** Five [B] tensors, one per VGG stage; they sum to `score`. */
+  /** One [B] tensor per trunk stage (5 for VGG, 7 for SqueezeNet); they sum to `score`. */
   readonly perLayer: tf.Tensor1D[];
 }
 
 /**
- * LPIPS v0.1 with the VGG16 trunk (Zhang et al. 2018), as `lpips.LPIPS(net='vgg')(x0, x1, normalize=True)`:
- * inputs in [0, 1] → [-1, 1] → ScalingLayer; at relu1_2 … relu5_3, unit-normalise each position's channel
- * vector, square the difference, weight channels by the linear head, average over space; sum the five layers.
+ * LPIPS v0.1 (Zhang et al. 2018), as `lpips.LPIPS(net=…)(x0, x1, normalize=True)`: inputs in [0, 1] → [-1, 1] →
+ * ScalingLayer; at each trunk stage (VGG16's relu1_2 … relu5_3, or SqueezeNet 1.1's relu1 … relu7), unit-normalise
+ * each position's channel vector, square the difference, weight channels by the linear head, average over space;
+ * sum the layers.
  */
 export class Lpips {
-  readonly heads = new LpipsHeads();
+  readonly heads: LpipsHeads;
 
-  constructor(readonly vgg: Vgg16Features) {}
+  constructor(readonly trunk: LpipsTrunk) {
+    this.heads = new LpipsHeads(trunk.stageChannels);
+  }
 
   /**
    * Load the heads (`lin<k>.model.1.weight`, torch layout). `scaling_layer.shift/scale`, which lpips registers as
@@ -67,7 +82,7 @@ export class Lpips {
       const batch = reference.shape[0];
       const both = tf.concat([reference, distorted], 0);
       const scaled = tf.div(tf.sub(tf.sub(tf.mul(both, 2), 1), SHIFT), SCALE) as tf.Tensor4D;
-      return this.vgg.stages(scaled, 'max').map((f, k) => {
+      return this.trunk.lpipsStages(scaled).map((f, k) => {
         const unit = tf.div(f, tf.add(tf.sqrt(tf.sum(tf.square(f), 3, true)), NORM_EPS));
         const [x, y] = tf.split(unit, [batch, batch], 0);
         const weight = tf.reshape(this.heads.heads[k].model.conv.weight.value, [-1]);

@@ -3,6 +3,7 @@ import { NnError } from '@codiff/nn';
 import { readSafetensorsFile } from '@codiff/nn/node';
 import { Dists } from './dists.js';
 import { Lpips } from './lpips.js';
+import { SqueezeNetFeatures } from './squeezenet.js';
 import { Vgg16Features } from './vgg.js';
 
 /** Run `load`, prefixing any error with the file it was loading. */
@@ -36,6 +37,25 @@ export async function loadDists(vgg: string | Vgg16Features, weightsPath: string
 /** LPIPS (VGG, v0.1) from a VGG16 trunk (a path or a loaded one) and its linear heads file. */
 export async function loadLpips(vgg: string | Vgg16Features, headsPath: string): Promise<Lpips> {
   const lpips = new Lpips(typeof vgg === 'string' ? await loadVgg16(vgg) : vgg);
+  const heads = await readSafetensorsFile(headsPath);
+  fromFile(headsPath, () => lpips.loadStateDict(heads));
+  return lpips;
+}
+
+/** SqueezeNet 1.1's trunk from a safetensors file with torchvision keys (`features.<i>.*`); other keys ignored. */
+export async function loadSqueezeNet(path: string): Promise<SqueezeNetFeatures> {
+  const features = await readSafetensorsFile(path, (key) => key.startsWith('features.'));
+  const net = new SqueezeNetFeatures();
+  fromFile(path, () => net.loadStateDict(features));
+  return net;
+}
+
+/**
+ * LPIPS v0.1 `net='squeeze'`: the ImageNet SqueezeNet 1.1 trunk (a path or a loaded one) and the seven linear heads
+ * (`lpips/weights/v0.1/squeeze.pth`, converted; keys `lin<k>.model.1.weight`).
+ */
+export async function loadLpipsSqueeze(trunk: string | SqueezeNetFeatures, headsPath: string): Promise<Lpips> {
+  const lpips = new Lpips(typeof trunk === 'string' ? await loadSqueezeNet(trunk) : trunk);
   const heads = await readSafetensorsFile(headsPath);
   fromFile(headsPath, () => lpips.loadStateDict(heads));
   return lpips;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Conv2d, Module } from '@codiff/nn';
+import { torchMaxPool } from './pooling.js';
 
 /**
  * torchvision's `vgg16().features` convolutions, by their index in that Sequential (the ReLUs and pools between
@@ -38,6 +39,12 @@ class Sequential extends Module {
 /** VGG16's convolutional trunk, as used by DISTS and LPIPS. Activations are NHWC. */
 export class Vgg16Features extends Module {
   readonly features = this.child('features', new Sequential());
+  readonly stageChannels = VGG16_STAGE_CHANNELS;
+
+  /** LPIPS's layers: the stages with VGG's own max-pools. */
+  lpipsStages(x: tf.Tensor4D): tf.Tensor4D[] {
+    return this.stages(x, 'max');
+  }
 
   /** The five stage outputs relu1_2 … relu5_3 of an (already normalised) NHWC batch. */
   stages(x: tf.Tensor4D, pooling: VggPooling): tf.Tensor4D[] {
@@ -57,32 +64,12 @@ export class Vgg16Features extends Module {
 }
 
 function pool(x: tf.Tensor4D, pooling: VggPooling): tf.Tensor4D {
-  if (pooling === 'max') return maxPool2x2(x);
+  if (pooling === 'max') return torchMaxPool(x, 2, 2);
   return tf.tidy(() => {
     // The separable [¼,½,¼] stride-2 blur equals a 2×2 mean (stride 1) then a 2×2 mean (stride 2) of the
     // zero-padded input. Written with average pools because TF.js wasm has no depthwise-conv input gradient.
     const padded = tf.pad(tf.square(x), [[0, 0], [1, 1], [1, 1], [0, 0]]);
     const blurred = tf.avgPool(tf.avgPool(padded, 2, 1, 'valid'), 2, 2, 'valid');
     return tf.sqrt(tf.add(blurred, 1e-12)) as tf.Tensor4D;
-  });
-}
-
-/**
- * 2×2 stride-2 max-pool (odd last row/column dropped) whose gradient goes to the first maximum of each window in
- * row-major order, as torch's does. TF.js's MaxPoolGrad routes ties elsewhere, and ties are common where JPEG left
- * flat blocks: there LPIPS's input gradient would differ from the reference by several percent.
- */
-function maxPool2x2(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [b, h, w, c] = x.shape;
-    const [h2, w2] = [Math.floor(h / 2), Math.floor(w / 2)];
-    const even = h === 2 * h2 && w === 2 * w2 ? x : tf.slice(x, [0, 0, 0, 0], [b, 2 * h2, 2 * w2, c]);
-    // [b·h2, row in window, w2, (column in window, channel)]
-    const windows = tf.reshape(even, [b * h2, 2, w2, 2 * c]);
-    const at = (row: number, col: number) => tf.slice(windows, [0, row, 0, col * c], [-1, 1, -1, c]);
-    // tf.maximum passes a tie's gradient to its first argument, so the nesting keeps row-major priority.
-    const top = tf.maximum(at(0, 0), at(0, 1));
-    const bottom = tf.maximum(at(1, 0), at(1, 1));
-    return tf.reshape(tf.maximum(top, bottom), [b, h2, w2, c]) as tf.Tensor4D;
   });
 }

@@ -91,7 +91,7 @@ describe('LPIPS in a training loop', () => {
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([a, b]);
     lpips.dispose();
-    for (const p of lpips.vgg.parameters()) p.dispose();
+    for (const p of lpips.trunk.parameters()) p.dispose();
   });
 });
 
