@@ -3,7 +3,8 @@
 //  2. Debian packages the tests compare against or run on, when running as root with apt-get (set
 //     CODIFF_NO_APT=1 to skip; the tests that need them are then skipped with a warning):
 //     - libjpeg-turbo-progs: cjpeg/djpeg, the JPEG codec's cross-checks;
-//     - chromium (for its SwiftShader Vulkan driver) and libvulkan1: WebGPU without a GPU, through Dawn.
+//     - chromium (for its SwiftShader Vulkan driver) and libvulkan1: WebGPU without a GPU, through Dawn;
+//     - jpegqs: the classical JPEG artifact remover `codiff eval --compare jpegqs` runs as a baseline.
 // Plain Node with no dependencies, so it works before anything is installed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -26,6 +27,7 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(join(root, 
 const hasVulkanLoader = () => spawnSync('ldconfig', ['-p'], { encoding: 'utf8' }).stdout?.includes('libvulkan.so.1') ?? false;
 const systemTools = [
   { purpose: 'cjpeg/djpeg for the JPEG cross-checks', packages: ['libjpeg-turbo-progs'], present: () => quiet('cjpeg', ['-version']) },
+  { purpose: 'jpegqs, the classical baseline of codiff eval', packages: ['jpegqs'], present: () => quiet('sh', ['-c', 'command -v jpegqs']) },
   {
     purpose: 'SwiftShader + Vulkan loader for the WebGPU tests',
     packages: ['chromium', 'libvulkan1'],

@@ -3,6 +3,7 @@ import { JpegError, type Subsampling } from '@codiff/jpeg-codec';
 import { Command, InvalidArgumentError } from 'commander';
 import { degradeCommand, formatInfo, jpegInfoCommand } from './commands.js';
 import { convertWeightsCommand } from './convert.js';
+import { evalCommand } from './eval.js';
 import { CliError, DEFAULT_MAX_PIXELS } from './io.js';
 import { formatMetrics, metricsCommand, WEIGHT_FILES } from './metrics.js';
 
@@ -17,6 +18,13 @@ function intIn(name: string, min: number, max: number) {
 }
 
 const positiveInt = (name: string) => intIn(name, 1, Number.MAX_SAFE_INTEGER);
+
+/** "5,10,20" → [5, 10, 20], each an IJG quality 1..100. */
+function qualityList(value: string): number[] {
+  const quality = intIn('--qf', 1, 100);
+  const list = value.split(',').map((v) => quality(v.trim()));
+  return [...new Set(list)];
+}
 
 /** Every command that reads images takes the same pixel limit. */
 const withMaxPixels = (command: Command) =>
@@ -124,6 +132,47 @@ export function buildProgram(io: Io): Command {
       maxPixels: opts.maxPixels,
     });
     io.out(opts.json ? toJson(r) : formatMetrics(r, opts.crop));
+  });
+
+  withMaxPixels(
+    program
+      .command('eval')
+      .description('measure restoration quality: JPEG the ground truth at each QF, restore, and report PSNR-Y, SSIM-Y, PSNR-B, LPIPS')
+      .requiredOption('--data <folder...>', 'folder(s) of PNG/JPEG ground truth; each subfolder holding images is a set of its own')
+      .requiredOption('--qf <list>', 'JPEG qualities, e.g. 5,10,20,40', qualityList)
+      .option('--protocol <name>', "'codiff' (PIL LANCZOS to multiples of 8, as CODiff's test) or 'full' (images as they are)", 'codiff')
+      .option('--restorer <command>', "the method under test: a command with {in} (the JPEG) and {out} (a PNG to write), e.g. 'python3 run.py {in} {out}'")
+      .option('--name <name>', 'its name in the report', 'restored')
+      .option('--compare <method...>', "baselines: jpegqs (Debian's), dncnn3 (needs --weights), or name='command {in} {out}'", [])
+      .option('--weights <folder>', 'folder laid out as ../shared/weights: SqueezeNet 1.1 + LPIPS heads (LPIPS-squeeze), dncnn3/')
+      .option('--vgg <folder>', 'also LPIPS-vgg and DISTS: a folder with vgg16.safetensors, dists_weights.safetensors, lpips_vgg_v0.1.safetensors')
+      .option('-o, --out <folder>', 'write results.csv, summary.md, summary.json and contact-qf<N>.png there')
+      .option('--backend <name>', 'TF.js backend for LPIPS and DnCNN-3: wasm, webgpu, cpu, tensorflow')
+      .option('--threads <n>', 'wasm threads', intIn('threads', 1, 8))
+      .option('--json', 'print the summary as JSON (infinite PSNR as "inf")', false),
+  ).action(async (opts) => {
+    if (!['codiff', 'full'].includes(opts.protocol)) throw new CliError("--protocol must be 'codiff' or 'full'");
+    const r = await evalCommand({
+      data: opts.data,
+      qualities: opts.qf,
+      protocol: opts.protocol,
+      restorer: opts.restorer,
+      restorerName: opts.name,
+      compare: opts.compare,
+      weights: opts.weights,
+      vgg: opts.vgg,
+      out: opts.out,
+      backend: opts.backend,
+      threads: opts.threads,
+      maxPixels: opts.maxPixels,
+      progress: !opts.json && process.stderr.isTTY === true,
+    });
+    if (opts.json) io.out(toJson({ protocol: opts.protocol, methods: r.evaluation.methods, summary: r.evaluation.summary, seconds: r.seconds }));
+    else {
+      const { summaryMarkdown } = await import('@codiff/eval');
+      io.out(summaryMarkdown(r.evaluation.summary).trimEnd());
+      io.out(`${r.evaluation.rows.length} measurements in ${r.seconds.toFixed(1)} s${r.written.length ? `; report in ${opts.out}` : ''}`);
+    }
   });
 
   program

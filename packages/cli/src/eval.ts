@@ -1,0 +1,77 @@
+import { resolve } from 'node:path';
+import type { Evaluation, Progress, Restorer } from '@codiff/eval/node';
+import type { BackendName } from '@codiff/nn';
+import { SingleBar } from 'cli-progress';
+import { CliError } from './io.js';
+
+export interface EvalArgs {
+  data: string[];
+  qualities: number[];
+  protocol: 'codiff' | 'full';
+  /** The method under test: a command with {in} and {out}. */
+  restorer?: string;
+  restorerName: string;
+  /** 'jpegqs', 'dncnn3', or 'name=command {in} {out}'. */
+  compare: string[];
+  /** Folder laid out as ../shared/weights (SqueezeNet + LPIPS heads, DnCNN-3). */
+  weights?: string;
+  /** Folder with vgg16 / DISTS / LPIPS-vgg safetensors. */
+  vgg?: string;
+  out?: string;
+  backend?: string;
+  threads?: number;
+  maxPixels: number;
+  progress: boolean;
+}
+
+export interface EvalResult {
+  evaluation: Evaluation;
+  written: string[];
+  seconds: number;
+}
+
+/** Run an evaluation (see `@codiff/eval`); TF.js is loaded only when LPIPS or DnCNN-3 need it. */
+export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
+  const ev = await import('@codiff/eval/node');
+  const needsTf = !!args.weights || !!args.vgg || args.compare.includes('dncnn3');
+  if (needsTf) {
+    const nn = await import('@codiff/nn');
+    await nn.useBackend(args.backend as BackendName | undefined, args.threads ? { threads: args.threads } : {});
+  }
+  const compare: Restorer[] = [];
+  for (const spec of args.compare) {
+    if (spec === 'jpegqs') compare.push(ev.jpegqs());
+    else if (spec === 'dncnn3') {
+      if (!args.weights) throw new CliError('--compare dncnn3 needs --weights <folder> holding dncnn3/dncnn3.safetensors');
+      compare.push(ev.dncnn3(await ev.loadDnCNN(resolve(args.weights, 'dncnn3/dncnn3.safetensors'))));
+    } else {
+      const at = spec.indexOf('=');
+      if (at < 1) throw new CliError(`--compare takes jpegqs, dncnn3 or name=command {in} {out}, not '${spec}'`);
+      compare.push(ev.commandRestorer(spec.slice(0, at), spec.slice(at + 1)));
+    }
+  }
+  const restorer = args.restorer ? ev.commandRestorer(args.restorerName, args.restorer) : undefined;
+  const sets = (await Promise.all(args.data.map((d) => ev.findImageSets(d)))).flat();
+  const models = await ev.loadPerceptualModels(args.weights, args.vgg);
+  const bar = new SingleBar({
+    format: 'codiff eval [{bar}] {value}/{total} image×QF | {set}/{image} QF {qf} | ETA {eta_formatted}',
+    stream: process.stderr,
+    hideCursor: true,
+    clearOnComplete: true,
+  });
+  const start = performance.now();
+  if (args.progress) bar.start(sets.reduce((n, s) => n + s.files.length, 0) * args.qualities.length, 0, { set: '', image: '', qf: '' });
+  let evaluation: Evaluation;
+  try {
+    evaluation = await ev.evaluate(
+      { sets, qualities: args.qualities, protocol: args.protocol, restorer, compare, models, maxPixels: args.maxPixels },
+      (p: Progress) => {
+        if (args.progress) bar.update(p.done, { set: p.set, image: p.image, qf: p.qf });
+      },
+    );
+  } finally {
+    if (args.progress) bar.stop();
+  }
+  const written = args.out ? await ev.writeReport(args.out, evaluation, args.protocol) : [];
+  return { evaluation, written, seconds: (performance.now() - start) / 1000 };
+}

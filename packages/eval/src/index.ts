@@ -1,0 +1,4 @@
+export { DnCNN } from './dncnn.js';
+export { groundTruth, compress, type Protocol, type Compressed } from './protocol.js';
+export { measure, type Scores, type PerceptualModels } from './measure.js';
+export { toCsv, summarise, summaryMarkdown, contactSheet, type ResultRow, type SummaryRow } from './report.js';

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend, type BackendName, type HostTensor } from '@codiff/nn';
+import { decodeImage } from '@codiff/image-io';
+import { psnr } from '@codiff/metrics';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { golden, sharedWeights } from '../../../test-support/golden.js';
+import { expectClose, goldenJson, nhwcTensor, readAll, tensorAt } from '../../../test-support/tfjs.js';
+import { compress, type DnCNN } from '../src/index.js';
+import { loadDnCNN } from '../src/node.js';
+
+const CASES = Object.keys((goldenJson('dncnn3', 'manifest.json') as { cases: object }).cases);
+const verification = JSON.parse(readFileSync(sharedWeights('dncnn3/verification.json'), 'utf8'));
+const png = (path: string) => decodeImage(new Uint8Array(readFileSync(path)));
+
+let cases: Map<string, HostTensor>;
+beforeAll(async () => {
+  cases = await readAll('dncnn3', 'cases.safetensors');
+});
+
+for (const backend of ['cpu', 'wasm'] as BackendName[]) {
+  describe(`DnCNN-3 (real weights) on ${backend}`, () => {
+    let net: DnCNN;
+    beforeAll(async () => {
+      await useBackend(backend);
+      net = await loadDnCNN(sharedWeights('dncnn3/dncnn3.safetensors'));
+    });
+    afterAll(() => {
+      for (const p of net.parameters()) p.dispose();
+    });
+
+    for (const name of CASES) {
+      it(`${name}: y = x − net(x) equals the reference; 8-bit output equals its PNG`, async () => {
+        const x = nhwcTensor(tensorAt(cases, `${name}.x`));
+        const y = net.forward(x);
+        await expectClose(y, tensorAt(cases, `${name}.y`), `${name}.y`);
+        const manifest = goldenJson('dncnn3', 'manifest.json').cases[name];
+        const restored = await net.restore(png(golden('dncnn3', manifest.x_png)));
+        const want = png(golden('dncnn3', manifest.y_u8_png));
+        const differing = Array.from(restored.data).filter((v, i) => v !== want.data[i]).length;
+        expect(differing).toBeLessThanOrEqual(2); // values within 1e-4 of a rounding boundary may differ
+        tf.dispose([x, y]);
+      });
+    }
+  });
+}
+
+describe('DnCNN-3 on a whole Classic5 image (the published protocol)', () => {
+  it('barbara at QF 10: JPEG and DnCNN-3 PSNR equal the verification values (wasm)', async () => {
+    await useBackend('wasm');
+    const net = await loadDnCNN(sharedWeights('dncnn3/dncnn3.safetensors'));
+    const truth = png(sharedWeights('../photos/test/Classic5/barbara.png'));
+    const { decoded } = compress(truth, 10);
+    const restored = await net.restore(decoded);
+    const want = verification.measured.q10.per_image.barbara;
+    expect(psnr(truth, decoded)).toBeCloseTo(want.jpeg, 3);
+    expect(Math.abs(psnr(truth, restored) - want.dncnn3)).toBeLessThan(0.001);
+    for (const p of net.parameters()) p.dispose();
+  });
+});
