@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, type BackendName } from '@codiff/nn';
 import { decodeImage, greyToRgb } from '@codiff/image-io';
-import { compress } from '@codiff/eval';
+import { degrade } from '@codiff/jpeg-codec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { golden, sharedWeights } from '../../../test-support/golden.js';
 import type { Dists } from '../src/index.js';
@@ -18,7 +18,7 @@ function pair(path: string, width: number, height: number): [tf.Tensor4D, tf.Ten
   const image = photo(path);
   const crop = { width, height, channels: 3 as const, data: new Uint8Array(width * height * 3) };
   for (let y = 0; y < height; y++) crop.data.set(image.data.subarray(y * image.width * 3, (y * image.width + width) * 3), y * width * 3);
-  const jpeg = compress(crop, 10).decoded;
+  const jpeg = degrade(crop, { quality: 10 });
   const tensor = (d: Uint8Array) => tf.tensor4d(Float32Array.from(d, (v) => v / 255), [1, height, width, 3]);
   return [tensor(crop.data), tensor(jpeg.data as Uint8Array)];
 }
