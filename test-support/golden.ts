@@ -39,3 +39,6 @@ export function readPngRgb(path: string): { width: number; height: number; chann
 /** `../shared/weights`: the real pretrained files (beside the golden folder). */
 export const WEIGHTS_DIR = resolve(GOLDEN_DIR, '../weights');
 export const sharedWeights = (...parts: string[]) => join(WEIGHTS_DIR, ...parts);
+
+/** `../shared/photos`: the real photographs (train, val, test). */
+export const sharedPhotos = (...parts: string[]) => join(GOLDEN_DIR, '../photos', ...parts);

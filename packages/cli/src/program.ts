@@ -198,8 +198,8 @@ export function buildProgram(io: Io): Command {
 /** The one line an error becomes: the library's typed errors and ours as they are, anything else marked unexpected. */
 export function errorLine(e: unknown): string {
   if (e instanceof JpegError) return `codiff: ${e.code}: ${e.message}`;
-  // NnError by name: importing @codiff/nn here would load TF.js for every command.
-  if (e instanceof CliError || e instanceof ImageIoError || (e instanceof Error && e.name === 'NnError')) return `codiff: ${e.message}`;
+  // NnError and EvalError by name: importing their packages here would load TF.js for every command.
+  if (e instanceof CliError || e instanceof ImageIoError || (e instanceof Error && ['NnError', 'EvalError'].includes(e.name))) return `codiff: ${e.message}`;
   if (e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer/.test(e.message)) {
     return `codiff: out of memory (${e.message}); try a smaller image or --max-pixels`;
   }

@@ -8,7 +8,7 @@ import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/index.js';
 import { bytesSource, SafetensorsFile } from '@codiff/nn';
-import { golden, goldenJson } from '../../../test-support/golden.js';
+import { golden, goldenJson, sharedPhotos } from '../../../test-support/golden.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const JPEG_DIR = golden('jpeg');
@@ -205,5 +205,48 @@ describe('codiff convert-weights', () => {
     expect(png.err).toMatch(/not a PyTorch checkpoint/);
     const ext = await codiff('convert-weights', join(fixtures, 'state_zip.pth'), join(dir, 'out.bin'));
     expect(ext.err).toMatch(/must be a \.safetensors file/);
+  });
+});
+
+describe('codiff eval', () => {
+  const photos = sharedPhotos('test');
+
+  it('measures a command restorer against the JPEG input and writes the report', async () => {
+    const data = join(dir, 'eval-set');
+    execFileSync('mkdir', ['-p', data]);
+    execFileSync('cp', [join(photos, 'Kodak-nonLIVE1/kodim07.png'), join(photos, 'Classic5/lena.png'), data]);
+    const out = join(dir, 'eval-report');
+    const r = await codiff('eval', '--data', data, '--qf', '10,30', '--restorer', 'cp {in} {out}', '--name', 'identity', '-o', out, '--json');
+    expect(r.code, r.err).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.methods).toEqual(['identity']);
+    expect(report.summary.map((s: { qf: number; method: string; images: number }) => [s.qf, s.method, s.images])).toEqual([
+      [10, 'jpeg', 2],
+      [10, 'identity', 2],
+      [30, 'jpeg', 2],
+      [30, 'identity', 2],
+    ]);
+    const jpeg10 = report.summary[0];
+    expect(report.summary[1].psnr).toBe(jpeg10.psnr);
+    expect(jpeg10.psnrB).toBeLessThan(jpeg10.psnr);
+    expect(readFileSync(join(out, 'results.csv'), 'utf8').split('\n')[0]).toBe('set,image,qf,method,psnr,ssim,psnrB,bpp,seconds');
+    expect(readFileSync(join(out, 'contact-qf30.png')).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('reports bad options and missing tools in one line', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--data', photos, '--qf', '10,0'], /--qf must be an integer 1\.\.100/],
+      [['--data', photos, '--qf', '10', '--protocol', 'mine'], /--protocol must be 'codiff' or 'full'/],
+      [['--data', photos, '--qf', '10', '--compare', 'dncnn3'], /--compare dncnn3 needs --weights/],
+      [['--data', photos, '--qf', '10', '--compare', 'bogus'], /--compare takes jpegqs, dncnn3 or name=command/],
+      [['--data', join(dir, 'no-such-folder'), '--qf', '10'], /no-such-folder: no such folder/],
+      [['--data', photos, '--qf', '10', '--restorer', 'cp {in}'], /must contain \{in\} and \{out\}/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await codiff('eval', ...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.err).toMatch(message);
+      expect(r.err.split('\n')).toHaveLength(1);
+    }
   });
 });

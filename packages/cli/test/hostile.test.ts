@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePng } from '@codiff/image-io';
 import { errorLine } from '../src/program.js';
+import { golden } from '../../../test-support/golden.js';
 import { flatPng, jpegHeaderOnly, pngHeaderOnly } from '../../../test-support/hostile-images.js';
 import { legacyCheckpoint, Pickle, sharedDictBomb, strideZeroCheckpoint } from '../../../test-support/torch-pickle.js';
 
@@ -182,7 +183,7 @@ describe('quiet and plain', () => {
   const ref = () => file('ref.png', flatPng(32, 32));
 
   it('the cpu backend prints no TF.js banner', () => {
-    const weights = join(here, '../../../../shared/golden/dists-lpips');
+    const weights = golden('dists-lpips');
     const r = codiff(['metrics', ref(), ref(), '--vgg', weights, '--backend', 'cpu']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
@@ -190,7 +191,7 @@ describe('quiet and plain', () => {
   });
 
   it('WebGPU without an adapter is one line, no driver noise', () => {
-    const weights = join(here, '../../../../shared/golden/dists-lpips');
+    const weights = golden('dists-lpips');
     const r = codiff(['metrics', ref(), ref(), '--vgg', weights, '--backend', 'webgpu'], { VK_ICD_FILENAMES: join(dir, 'no-driver.json') });
     expectRefusal(r, /^codiff: backend 'webgpu' is unavailable: Dawn found no WebGPU adapter/);
   });

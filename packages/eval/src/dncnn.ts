@@ -43,9 +43,10 @@ export class DnCNN extends Module {
     const luma = new Float32Array(n);
     if (channels === 1) for (let i = 0; i < n; i++) luma[i] = data[i] / 255;
     else for (let i = 0; i < n; i++) luma[i] = (0.299 * data[channels * i] + 0.587 * data[channels * i + 1] + 0.114 * data[channels * i + 2]) / 255;
-    const y = this.forward(tf.tensor4d(luma, [1, height, width, 1]));
+    const x = tf.tensor4d(luma, [1, height, width, 1]);
+    const y = this.forward(x);
     const restored = (await y.data()) as Float32Array;
-    y.dispose();
+    tf.dispose([x, y]);
     const to8 = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 255);
     if (channels === 1) return { width, height, channels: 1, data: Uint8Array.from(restored, to8) };
     const out = new Uint8Array(n * 3);

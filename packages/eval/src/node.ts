@@ -11,9 +11,10 @@ import { NnError } from '@codiff/nn';
 import { readSafetensorsFile } from '@codiff/nn/node';
 import { loadDists, loadLpips, loadLpipsSqueeze, loadVgg16 } from '@codiff/losses/node';
 import { DnCNN } from './dncnn.js';
+import { EvalError } from './errors.js';
 import { measure, type PerceptualModels } from './measure.js';
 import { compress, groundTruth, type Protocol } from './protocol.js';
-import { contactSheet, summarise, summaryMarkdown, toCsv, type ResultRow, type SummaryRow } from './report.js';
+import { centreCrop, contactSheet, summarise, summaryMarkdown, toCsv, type ResultRow, type SummaryRow } from './report.js';
 
 /** A restoration method under test: given the JPEG file (and its decoded pixels), the restored pixels. */
 export interface Restorer {
@@ -28,9 +29,9 @@ function execute(command: string, args: readonly string[], what: string): Promis
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', (e: NodeJS.ErrnoException) =>
-      reject(new Error(e.code === 'ENOENT' ? `${what}: '${command}' is not installed or not on the PATH` : `${what}: ${e.message}`)),
+      reject(new EvalError(e.code === 'ENOENT' ? `${what}: '${command}' is not installed or not on the PATH` : `${what}: ${e.message}`)),
     );
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${what} failed (exit ${code}): ${stderr.trim().split('\n').pop() ?? ''}`))));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new EvalError(`${what} failed (exit ${code}): ${stderr.trim().split('\n').pop() ?? ''}`))));
   });
 }
 
@@ -52,7 +53,7 @@ export const jpegqs = (): Restorer => ({
 export function commandRestorer(name: string, template: string): Restorer {
   const words = template.trim().split(/\s+/);
   if (!words.some((w) => w.includes('{in}')) || !words.some((w) => w.includes('{out}'))) {
-    throw new Error(`the command for '${name}' must contain {in} and {out}: ${template}`);
+    throw new EvalError(`the command for '${name}' must contain {in} and {out}: ${template}`);
   }
   return {
     name,
@@ -151,7 +152,7 @@ export interface Progress {
 export interface Evaluation {
   readonly rows: ResultRow[];
   readonly summary: SummaryRow[];
-  /** Per quality, the contact-sheet pictures: per image [ground truth, JPEG, …methods]. */
+  /** Per quality, the contact-sheet crops: per image [ground truth, JPEG, …methods] (centre crops, not whole images). */
   readonly sheets: Map<number, RawImage[][]>;
   readonly methods: readonly string[];
 }
@@ -178,16 +179,16 @@ export async function evaluate(options: EvaluationOptions, onProgress: (p: Progr
           await writeFile(jpegPath, jpeg);
           const bpp = (jpeg.length * 8) / (truth.width * truth.height);
           rows.push({ set: set.name, image, qf, method: 'jpeg', bpp, ...(await measure(truth, decoded, options.models)) });
-          const pictures = [truth, decoded];
+          const pictures = [centreCrop(truth), centreCrop(decoded)];
           for (const method of methods) {
             const start = performance.now();
             const restored = await method.restore(jpegPath, decoded, work);
             const seconds = (performance.now() - start) / 1000;
             if (restored.width !== truth.width || restored.height !== truth.height) {
-              throw new Error(`${method.name} returned ${restored.width}×${restored.height} for the ${truth.width}×${truth.height} ${image}`);
+              throw new EvalError(`${method.name} returned ${restored.width}×${restored.height} for the ${truth.width}×${truth.height} ${image}`);
             }
             rows.push({ set: set.name, image, qf, method: method.name, seconds, ...(await measure(truth, restored, options.models)) });
-            pictures.push(restored);
+            pictures.push(centreCrop(restored));
           }
           sheets.get(qf)!.push(pictures);
           onProgress({ done: ++done, total, set: set.name, image, qf });

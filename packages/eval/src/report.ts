@@ -82,8 +82,11 @@ export function summaryMarkdown(summary: readonly SummaryRow[]): string {
   return out.join('\n');
 }
 
-/** A `size`×`size` crop from the centre, as RGB (grey repeated). */
-function centreCrop(image: RawImage, size: number): RawImage {
+/** Side of the contact sheets' centre crops. */
+export const CROP_SIZE = 128;
+
+/** A `size`×`size` crop from the centre, as RGB (grey repeated): what a contact sheet shows of an image. */
+export function centreCrop(image: RawImage, size = CROP_SIZE): RawImage {
   const w = Math.min(size, image.width);
   const h = Math.min(size, image.height);
   const x0 = (image.width - w) >> 1;
@@ -102,8 +105,9 @@ function centreCrop(image: RawImage, size: number): RawImage {
 /**
  * Crops side by side so a person can look: one row per image, one column per picture (ground truth, JPEG, then each
  * method, in the order given), `size`-pixel centre crops at 1:1 on a grey background with `gap`-pixel gutters.
+ * Pictures may be whole images or crops already (`centreCrop` leaves a crop as it is).
  */
-export function contactSheet(rows: readonly (readonly RawImage[])[], size = 128, gap = 4): RawImage {
+export function contactSheet(rows: readonly (readonly RawImage[])[], size = CROP_SIZE, gap = 4): RawImage {
   const columns = Math.max(...rows.map((r) => r.length));
   const width = columns * (size + gap) + gap;
   const height = rows.length * (size + gap) + gap;

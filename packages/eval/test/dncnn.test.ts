@@ -4,7 +4,7 @@ import { useBackend, type BackendName, type HostTensor } from '@codiff/nn';
 import { decodeImage } from '@codiff/image-io';
 import { psnr } from '@codiff/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { golden, sharedWeights } from '../../../test-support/golden.js';
+import { golden, sharedPhotos, sharedWeights } from '../../../test-support/golden.js';
 import { expectClose, goldenJson, nhwcTensor, readAll, tensorAt } from '../../../test-support/tfjs.js';
 import { compress, type DnCNN } from '../src/index.js';
 import { loadDnCNN } from '../src/node.js';
@@ -49,12 +49,29 @@ describe('DnCNN-3 on a whole Classic5 image (the published protocol)', () => {
   it('barbara at QF 10: JPEG and DnCNN-3 PSNR equal the verification values (wasm)', async () => {
     await useBackend('wasm');
     const net = await loadDnCNN(sharedWeights('dncnn3/dncnn3.safetensors'));
-    const truth = png(sharedWeights('../photos/test/Classic5/barbara.png'));
+    const truth = png(sharedPhotos('test/Classic5/barbara.png'));
     const { decoded } = compress(truth, 10);
     const restored = await net.restore(decoded);
     const want = verification.measured.q10.per_image.barbara;
     expect(psnr(truth, decoded)).toBeCloseTo(want.jpeg, 3);
     expect(Math.abs(psnr(truth, restored) - want.dncnn3)).toBeLessThan(0.001);
+    for (const p of net.parameters()) p.dispose();
+  });
+});
+
+describe('DnCNN-3 restore', () => {
+  it('frees every tensor it makes (grey and colour)', async () => {
+    await useBackend('wasm');
+    const net = await loadDnCNN(sharedWeights('dncnn3/dncnn3.safetensors'));
+    const grey = { width: 24, height: 16, channels: 1 as const, data: new Uint8Array(384).map((_, i) => i % 251) };
+    const colour = { width: 24, height: 16, channels: 3 as const, data: new Uint8Array(1152).map((_, i) => (i * 7) % 251) };
+    await net.restore(grey);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      await net.restore(grey);
+      expect((await net.restore(colour)).channels).toBe(3);
+    }
+    expect(tf.memory().numTensors).toBe(before);
     for (const p of net.parameters()) p.dispose();
   });
 });

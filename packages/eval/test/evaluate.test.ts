@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeImage } from '@codiff/image-io';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sharedWeights } from '../../../test-support/golden.js';
+import { sharedPhotos } from '../../../test-support/golden.js';
 import { commandRestorer, evaluate, findImageSets, jpegqs, writeReport } from '../src/node.js';
 
-const PHOTOS = sharedWeights('../photos/test');
+const PHOTOS = sharedPhotos('test');
 const work = mkdtempSync(join(tmpdir(), 'codiff-eval-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

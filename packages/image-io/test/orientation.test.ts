@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { sharedPhotos } from '../../../test-support/golden.js';
 import { decodeImage, orient } from '../src/index.js';
 
 describe('EXIF orientation', () => {
@@ -18,7 +19,7 @@ describe('EXIF orientation', () => {
   });
 
   it('decodes JPEGs upright as libvips does (sharp .rotate()) for every orientation', async () => {
-    const photo = readFileSync(new URL('../../../../shared/photos/test/Kodak-nonLIVE1/kodim15.png', import.meta.url));
+    const photo = readFileSync(sharedPhotos('test/Kodak-nonLIVE1/kodim15.png'));
     const crop = sharp(photo).extract({ left: 200, top: 100, width: 48, height: 32 });
     for (let orientation = 1; orientation <= 8; orientation++) {
       const jpeg = new Uint8Array(await crop.clone().jpeg({ quality: 90 }).withMetadata({ orientation }).toBuffer());

@@ -3,10 +3,10 @@ import { deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import sharp, { type PngOptions, type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { sharedPhotos } from '../../../test-support/golden.js';
 import { decodeImage, encodePng, ImageIoError, readImageHeader, type DecodedImage } from '../src/index.js';
 
-const PHOTOS = new URL('../../../../shared/photos/', import.meta.url);
-const photo = (path: string) => new Uint8Array(readFileSync(new URL(path, PHOTOS)));
+const photo = (path: string) => new Uint8Array(readFileSync(sharedPhotos(path)));
 
 /** pngjs's decoding (the reference) in our convention: grey stays one channel, alpha is dropped. */
 function referenceDecode(bytes: Uint8Array, grey: boolean): { width: number; height: number; data: Uint8Array } {

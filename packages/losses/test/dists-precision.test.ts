@@ -7,11 +7,11 @@ import { useBackend, type BackendName } from '@codiff/nn';
 import { decodeImage, greyToRgb } from '@codiff/image-io';
 import { degrade } from '@codiff/jpeg-codec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { golden, sharedWeights } from '../../../test-support/golden.js';
+import { golden, sharedPhotos } from '../../../test-support/golden.js';
 import type { Dists } from '../src/index.js';
 import { loadDists } from '../src/node.js';
 
-const photo = (path: string) => greyToRgb(decodeImage(new Uint8Array(readFileSync(sharedWeights('../photos/test', path)))));
+const photo = (path: string) => greyToRgb(decodeImage(new Uint8Array(readFileSync(sharedPhotos('test', path)))));
 
 /** A crop of a photo and of its JPEG at QF 10, as [1, H, W, 3] in [0, 1]. */
 function pair(path: string, width: number, height: number): [tf.Tensor4D, tf.Tensor4D] {
