@@ -56,3 +56,16 @@ export async function backendsUnderTest(): Promise<BackendName[]> {
   }
   return list;
 }
+
+/** Relative L2 error and cosine of a gradient against the reference (NCHW), as the golden README asks. */
+export async function gradientAgreement(grad: tf.Tensor, ref: HostTensor): Promise<{ relL2: number; cosine: number }> {
+  const got = nhwcToNchw({ shape: grad.shape, data: (await grad.data()) as Float32Array }).data;
+  let diff = 0, norm = 0, dot = 0, gotNorm = 0;
+  for (let i = 0; i < ref.data.length; i++) {
+    diff += (got[i] - ref.data[i]) ** 2;
+    norm += ref.data[i] ** 2;
+    gotNorm += got[i] ** 2;
+    dot += got[i] * ref.data[i];
+  }
+  return { relL2: Math.sqrt(diff / norm), cosine: dot / Math.sqrt(norm * gotNorm) };
+}

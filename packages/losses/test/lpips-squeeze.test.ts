@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { nhwcToNchw, useBackend, type BackendName, type HostTensor } from '@codiff/nn';
+import { useBackend, type BackendName, type HostTensor } from '@codiff/nn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedWeights } from '../../../test-support/golden.js';
-import { expectClose, goldenJson, nhwcTensor, readAll, tensorAt } from '../../../test-support/tfjs.js';
+import { expectClose, goldenJson, gradientAgreement, nhwcTensor, readAll, tensorAt } from '../../../test-support/tfjs.js';
 import type { Lpips } from '../src/index.js';
 import { loadLpipsSqueeze } from '../src/node.js';
 
@@ -16,18 +16,6 @@ beforeAll(async () => {
 
 /** LPIPS takes [0, 1]; the golden inputs are in [-1, 1]. */
 const toUnit = (x: tf.Tensor4D) => tf.div(tf.add(x, 1), 2) as tf.Tensor4D;
-
-async function gradientAgreement(grad: tf.Tensor, ref: HostTensor): Promise<{ relL2: number; cosine: number }> {
-  const got = nhwcToNchw({ shape: grad.shape, data: (await grad.data()) as Float32Array }).data;
-  let diff = 0, norm = 0, dot = 0, gotNorm = 0;
-  for (let i = 0; i < ref.data.length; i++) {
-    diff += (got[i] - ref.data[i]) ** 2;
-    norm += ref.data[i] ** 2;
-    gotNorm += got[i] ** 2;
-    dot += got[i] * ref.data[i];
-  }
-  return { relL2: Math.sqrt(diff / norm), cosine: dot / Math.sqrt(norm * gotNorm) };
-}
 
 for (const backend of ['cpu', 'wasm'] as BackendName[]) {
   describe(`LPIPS-squeeze (real ImageNet SqueezeNet 1.1 + LPIPS v0.1 heads) on ${backend}`, () => {

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { nhwcToNchw, useBackend, type BackendName, type HostTensor } from '@codiff/nn';
+import { useBackend, type BackendName, type HostTensor } from '@codiff/nn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dists, edgeAwareDists, Lpips, sobelMagnitude, Vgg16Features } from '../src/index.js';
 import { loadDists, loadLpips, loadVgg16 } from '../src/node.js';
-import { backendsUnderTest, expectClose, golden, nhwcTensor, readAll, tensorAt } from '../../../test-support/tfjs.js';
+import { backendsUnderTest, expectClose, golden, gradientAgreement, nhwcTensor, readAll, tensorAt } from '../../../test-support/tfjs.js';
 
 const dir = (file: string) => golden('dists-lpips', file);
 const SETS = ['s64', 's96x128'] as const;
@@ -38,19 +38,6 @@ function pair(set: string, index?: number): [tf.Tensor4D, tf.Tensor4D] {
     all.dispose();
     return one;
   }) as [tf.Tensor4D, tf.Tensor4D];
-}
-
-/** Relative L2 error and cosine of a gradient against the reference (NCHW), as the golden README asks. */
-async function gradientAgreement(grad: tf.Tensor, ref: HostTensor): Promise<{ relL2: number; cosine: number }> {
-  const got = nhwcToNchw({ shape: grad.shape, data: (await grad.data()) as Float32Array }).data;
-  let diff = 0, norm = 0, dot = 0, gotNorm = 0;
-  for (let i = 0; i < ref.data.length; i++) {
-    diff += (got[i] - ref.data[i]) ** 2;
-    norm += ref.data[i] ** 2;
-    gotNorm += got[i] ** 2;
-    dot += got[i] * ref.data[i];
-  }
-  return { relL2: Math.sqrt(diff / norm), cosine: dot / Math.sqrt(norm * gotNorm) };
 }
 
 type Score = (reference: tf.Tensor4D, distorted: tf.Tensor4D) => tf.Tensor1D;
