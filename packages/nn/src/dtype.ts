@@ -1,11 +1,16 @@
 import { NnError } from './errors.js';
 
-/** safetensors dtypes we read (all converted to float32 on load) and their sizes in bytes. */
-export const DTYPE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2 } as const;
-export type FloatDtype = keyof typeof DTYPE_BYTES;
+/**
+ * safetensors dtypes we read, all converted to float32 on load, and their sizes in bytes. Integers are read too
+ * (exact up to 2^24), since PyTorch state dicts carry them (BatchNorm's `num_batches_tracked` is I64).
+ */
+export const DTYPE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 } as const;
+export type StoredDtype = keyof typeof DTYPE_BYTES;
+/** The dtypes we also write. */
+export type FloatDtype = 'F64' | 'F32' | 'F16' | 'BF16';
 
-export function isFloatDtype(d: string): d is FloatDtype {
-  return d in DTYPE_BYTES;
+export function isStoredDtype(d: string): d is StoredDtype {
+  return Object.hasOwn(DTYPE_BYTES, d);
 }
 
 /** IEEE half → float, exact (every half is representable as a float). */
@@ -55,7 +60,7 @@ export function floatToHalf(v: number): number {
 }
 
 /** Decode little-endian raw tensor bytes of `dtype` to float32. */
-export function toFloat32(bytes: Uint8Array, dtype: FloatDtype): Float32Array {
+export function toFloat32(bytes: Uint8Array, dtype: StoredDtype): Float32Array {
   const n = bytes.length / DTYPE_BYTES[dtype];
   if (!Number.isInteger(n)) throw new NnError(`${bytes.length} bytes is not a whole number of ${dtype} values`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -72,6 +77,22 @@ export function toFloat32(bytes: Uint8Array, dtype: FloatDtype): Float32Array {
       break;
     case 'BF16':
       for (let i = 0; i < n; i++) out[i] = new Float32Array(new Uint32Array([view.getUint16(2 * i, true) << 16]).buffer)[0];
+      break;
+    case 'I64':
+      for (let i = 0; i < n; i++) out[i] = Number(view.getBigInt64(8 * i, true));
+      break;
+    case 'I32':
+      for (let i = 0; i < n; i++) out[i] = view.getInt32(4 * i, true);
+      break;
+    case 'I16':
+      for (let i = 0; i < n; i++) out[i] = view.getInt16(2 * i, true);
+      break;
+    case 'I8':
+      for (let i = 0; i < n; i++) out[i] = view.getInt8(i);
+      break;
+    case 'U8':
+    case 'BOOL':
+      out.set(bytes);
       break;
   }
   return out;

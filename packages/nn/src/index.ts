@@ -1,7 +1,7 @@
 export { NnError, type NnErrorCode } from './errors.js';
 export { useBackend, defaultBackend, wasmThreadCount, BACKENDS, type BackendName, type BackendOptions } from './backend.js';
 export { conv2dFilterGradient, conv2dInputGradient } from './gradients.js';
-export { halfToFloat, floatToHalf, toFloat32, fromFloat32, type FloatDtype } from './dtype.js';
+export { halfToFloat, floatToHalf, toFloat32, fromFloat32, type FloatDtype, type StoredDtype } from './dtype.js';
 export {
   SafetensorsFile,
   bytesSource,

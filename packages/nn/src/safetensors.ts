@@ -1,4 +1,4 @@
-import { DTYPE_BYTES, fromFloat32, isFloatDtype, toFloat32, type FloatDtype } from './dtype.js';
+import { DTYPE_BYTES, fromFloat32, isStoredDtype, toFloat32, type FloatDtype, type StoredDtype } from './dtype.js';
 import { NnError } from './errors.js';
 
 /** Random-access bytes: a file (see `@codiff/nn/node`), a fetched buffer, a Blob… */
@@ -19,7 +19,7 @@ export function bytesSource(bytes: Uint8Array, name = 'buffer'): ByteSource {
 }
 
 export interface TensorInfo {
-  readonly dtype: FloatDtype;
+  readonly dtype: StoredDtype;
   readonly shape: readonly number[];
   /** Absolute byte range in the file. */
   readonly begin: number;
@@ -72,7 +72,7 @@ export class SafetensorsFile {
       const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       const bad = (why: string) => new NnError(`${where}: tensor '${name}': ${why}`);
       if (typeof e.dtype !== 'string') throw bad('missing dtype');
-      if (!isFloatDtype(e.dtype)) throw bad(`dtype ${e.dtype} is not supported (F64, F32, F16, BF16)`);
+      if (!isStoredDtype(e.dtype)) throw bad(`dtype ${e.dtype} is not supported (${Object.keys(DTYPE_BYTES).join(', ')})`);
       if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) throw bad('invalid shape');
       const offsets = e.data_offsets;
       if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0)) {

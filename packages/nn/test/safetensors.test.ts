@@ -87,10 +87,36 @@ describe('safetensors validation', () => {
   });
 
   it('rejects bad dtypes, shapes and offsets, naming the tensor', async () => {
-    await rejects(header('{"t":{"dtype":"I8","shape":[2],"data_offsets":[0,2]}}'), /tensor 't': dtype I8/);
+    await rejects(header('{"t":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}}'), /tensor 't': dtype F8_E4M3 is not supported/);
     await rejects(header('{"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}'), /tensor 't': invalid shape/);
     await rejects(header('{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,64]}}'), /outside the 16-byte data section/);
     await rejects(header('{"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}'), /needs 12/);
+  });
+
+  it('reads integer tensors as float32 (BatchNorm num_batches_tracked is I64 in PyTorch state dicts)', async () => {
+    const cave = await openSafetensorsFile(golden('cave', 'weights.safetensors'));
+    const tracked = [...cave.tensors].filter(([name]) => name.endsWith('num_batches_tracked'));
+    expect(tracked.length).toBeGreaterThan(0);
+    for (const [name, info] of tracked) {
+      expect(info.dtype, name).toBe('I64');
+      const t = await cave.read(name);
+      expect([t.shape, Array.from(t.data)]).toEqual([[], [1]]);
+    }
+    await cave.close();
+    const ints = (dtype: string, bytes: number[]) => {
+      const body = `{"t":{"dtype":"${dtype}","shape":[${bytes.length / { I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 }[dtype]!}],"data_offsets":[0,${bytes.length}]}}`;
+      const head = new TextEncoder().encode(body.padEnd(Math.ceil(body.length / 8) * 8));
+      const file = new Uint8Array(8 + head.length + bytes.length);
+      new DataView(file.buffer).setBigUint64(0, BigInt(head.length), true);
+      file.set(head, 8);
+      file.set(bytes, 8 + head.length);
+      return SafetensorsFile.open(bytesSource(file, 'ints.safetensors')).then((f) => f.read('t'));
+    };
+    expect(Array.from((await ints('I32', [255, 255, 255, 255, 2, 0, 0, 0])).data)).toEqual([-1, 2]);
+    expect(Array.from((await ints('I16', [0xfe, 0xff])).data)).toEqual([-2]);
+    expect(Array.from((await ints('I8', [0x80, 7])).data)).toEqual([-128, 7]);
+    expect(Array.from((await ints('U8', [200, 1])).data)).toEqual([200, 1]);
+    expect(Array.from((await ints('BOOL', [1, 0])).data)).toEqual([1, 0]);
   });
 
   it('loads sharded checkpoints through their index', async () => {
