@@ -4,6 +4,13 @@ import type { RawImage } from '@codiff/jpeg-codec';
 
 const LAYERS = 20;
 const WIDTH = 64;
+/** Pixels each output depends on beyond itself: one per 3×3 layer. */
+const RECEPTIVE_MARGIN = LAYERS;
+/**
+ * Restored tiles' side. Each runs with its receptive margin around it, so the result equals the whole-image one;
+ * memory is bounded by the tile (whole 768×512 images grew the wasm heap past 4 GB over a long run).
+ */
+const TILE = 256;
 
 /** KAIR's `model` Sequential: convs at even indices 0, 2, …, 38 (the odd ones are parameter-free ReLUs). */
 class Sequential extends Module {
@@ -33,6 +40,30 @@ export class DnCNN extends Module {
     });
   }
 
+  /** `forward` over a grey plane in [0, 1], in tiles with their receptive margin (equal to one whole-image pass). */
+  async forwardTiled(plane: Float32Array, width: number, height: number): Promise<Float32Array> {
+    const out = new Float32Array(width * height);
+    for (let top = 0; top < height; top += TILE) {
+      for (let left = 0; left < width; left += TILE) {
+        const [x0, y0] = [Math.max(0, left - RECEPTIVE_MARGIN), Math.max(0, top - RECEPTIVE_MARGIN)];
+        const [x1, y1] = [Math.min(width, left + TILE + RECEPTIVE_MARGIN), Math.min(height, top + TILE + RECEPTIVE_MARGIN)];
+        const [w, h] = [x1 - x0, y1 - y0];
+        const patch = new Float32Array(w * h);
+        for (let y = 0; y < h; y++) patch.set(plane.subarray((y0 + y) * width + x0, (y0 + y) * width + x1), y * w);
+        const input = tf.tensor4d(patch, [1, h, w, 1]);
+        const result = this.forward(input);
+        const values = (await result.data()) as Float32Array;
+        tf.dispose([input, result]);
+        const [tw, th] = [Math.min(TILE, width - left), Math.min(TILE, height - top)];
+        for (let y = 0; y < th; y++) {
+          const from = (top - y0 + y) * w + (left - x0);
+          out.set(values.subarray(from, from + tw), (top + y) * width + left);
+        }
+      }
+    }
+    return out;
+  }
+
   /**
    * Deblock an 8-bit image: grey directly; colour on the luma of the JPEG colour space (JFIF YCbCr), keeping the
    * chroma as decoded, since the model is grey-only. Output is round(clip(y, 0, 1)·255), the authors' protocol.
@@ -43,10 +74,7 @@ export class DnCNN extends Module {
     const luma = new Float32Array(n);
     if (channels === 1) for (let i = 0; i < n; i++) luma[i] = data[i] / 255;
     else for (let i = 0; i < n; i++) luma[i] = (0.299 * data[channels * i] + 0.587 * data[channels * i + 1] + 0.114 * data[channels * i + 2]) / 255;
-    const x = tf.tensor4d(luma, [1, height, width, 1]);
-    const y = this.forward(x);
-    const restored = (await y.data()) as Float32Array;
-    tf.dispose([x, y]);
+    const restored = await this.forwardTiled(luma, width, height);
     const to8 = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 255);
     if (channels === 1) return { width, height, channels: 1, data: Uint8Array.from(restored, to8) };
     const out = new Uint8Array(n * 3);

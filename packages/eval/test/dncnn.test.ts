@@ -75,3 +75,21 @@ describe('DnCNN-3 restore', () => {
     for (const p of net.parameters()) p.dispose();
   });
 });
+
+describe('DnCNN-3 in tiles', () => {
+  it('equals one whole-image pass (tiles carry the receptive margin)', async () => {
+    await useBackend('wasm');
+    const net = await loadDnCNN(sharedWeights('dncnn3/dncnn3.safetensors'));
+    const [w, h] = [300, 170];
+    const plane = Float32Array.from({ length: w * h }, (_, i) => ((i * 37) % 255) / 255);
+    const tiled = await net.forwardTiled(plane, w, h);
+    const x = tf.tensor4d(plane, [1, h, w, 1]);
+    const whole = net.forward(x);
+    const reference = (await whole.data()) as Float32Array;
+    let worst = 0;
+    for (let i = 0; i < reference.length; i++) worst = Math.max(worst, Math.abs(tiled[i] - reference[i]));
+    expect(worst).toBeLessThan(1e-5);
+    tf.dispose([x, whole]);
+    for (const p of net.parameters()) p.dispose();
+  });
+});
