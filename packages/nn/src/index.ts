@@ -14,7 +14,7 @@ export {
 } from './safetensors.js';
 export { tfShape, torchToTf, tfToTorch, nchwToNhwc, nhwcToNchw, type ParamLayout } from './layout.js';
 export { Module, ModuleList, Parameter, withParameterPlacement, type LoadReport, type Init, type Placement } from './module.js';
-export { Conv2d, Linear, GroupNorm, LayerNorm, silu, gelu, type LayerBranch } from './layers.js';
+export { Conv2d, ConvTranspose2d, BatchNorm2d, Linear, GroupNorm, LayerNorm, silu, gelu, type LayerBranch } from './layers.js';
 export { scaledDotProductAttention } from './attention.js';
 export { matMul } from './ops.js';
 export { readTorchCheckpoint, DEFAULT_CHECKPOINT_LIMITS, type CheckpointLimits } from './torch-checkpoint.js';

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { NnError } from './errors.js';
 import { Module, type Parameter } from './module.js';
+import { matMul } from './ops.js';
 
 /**
  * An extra path added to a layer's output, computed from the same input: y = layer(x) + Σ branch(x). This is how
@@ -44,6 +46,89 @@ export class Conv2d extends Module {
       const y = tf.conv2d(x, this.weight.value as tf.Tensor4D, this.options.stride ?? 1, p === 0 ? 'valid' : pad);
       return withBranches(this.bias ? tf.add(y, this.bias.value) : y, x, this.branches);
     });
+  }
+}
+
+/**
+ * torch.nn.ConvTranspose2d on NHWC activations for kernel = stride and no padding (each input pixel paints its
+ * own k×k block, as in U-Net decoders). That is one matMul and a rearrangement, whose gradients every backend
+ * has (wasm lacks the Conv2DBackpropFilter kernel tf.conv2dTranspose's filter gradient needs).
+ */
+export class ConvTranspose2d extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | undefined;
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernel: number,
+    readonly options: { stride?: number; bias?: boolean } = {},
+  ) {
+    super();
+    if ((options.stride ?? 1) !== kernel) {
+      throw new NnError(`ConvTranspose2d supports kernel = stride only (got kernel ${kernel}, stride ${options.stride ?? 1})`);
+    }
+    this.weight = this.param('weight', [inChannels, outChannels, kernel, kernel], 'convTranspose2d');
+    this.bias = options.bias === false ? undefined : this.param('bias', [outChannels], 'same', 'zeros');
+  }
+
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [b, h, w] = x.shape;
+      const k = this.kernel;
+      // [kh, kw, out, in] → [in, kh·kw·out]: y[b,i,j,(di,dj,o)] = Σ_c x[b,i,j,c]·W[c,o,di,dj].
+      const filter = tf.reshape(tf.transpose(this.weight.value, [3, 0, 1, 2]), [this.inChannels, k * k * this.outChannels]) as tf.Tensor2D;
+      const y = matMul(tf.reshape(x, [b * h * w, this.inChannels]) as tf.Tensor2D, filter);
+      // (b·i, j, di, dj·o) → (b·i, di, j, dj·o) = out[b, i·k+di, j·k+dj, o]; rank 4 keeps every backend's transpose fast.
+      const blocks = tf.transpose(tf.reshape(y, [b * h, w, k, k * this.outChannels]), [0, 2, 1, 3]);
+      const out = tf.reshape(blocks, [b, h * k, w * k, this.outChannels]) as tf.Tensor4D;
+      return this.bias ? tf.add(out, this.bias.value) : out;
+    });
+  }
+}
+
+/**
+ * torch.nn.BatchNorm2d on NHWC activations. Eval mode normalises with the running statistics; train mode with
+ * the batch mean and biased variance, and updates the running statistics with torch's momentum convention
+ * (running ← (1−momentum)·running + momentum·batch, the variance unbiased), as a side effect of the forward.
+ */
+export class BatchNorm2d extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+  readonly runningMean: Parameter;
+  readonly runningVar: Parameter;
+  readonly batchesTracked: Parameter;
+  constructor(
+    readonly channels: number,
+    readonly options: { eps?: number; momentum?: number } = {},
+  ) {
+    super();
+    this.weight = this.param('weight', [channels], 'same', 'ones');
+    this.bias = this.param('bias', [channels], 'same', 'zeros');
+    this.runningMean = this.buffer('running_mean', [channels], 'zeros');
+    this.runningVar = this.buffer('running_var', [channels], 'ones');
+    this.batchesTracked = this.buffer('num_batches_tracked', [], 'zeros');
+  }
+
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const eps = this.options.eps ?? 1e-5;
+      let mean: tf.Tensor = this.runningMean.value;
+      let variance: tf.Tensor = this.runningVar.value;
+      if (this.training) {
+        ({ mean, variance } = tf.moments(x, [0, 1, 2]));
+        this.updateRunningStatistics(mean, variance, x.size / this.channels);
+      }
+      const scale = tf.mul(tf.rsqrt(tf.add(variance, eps)), this.weight.value);
+      return tf.add(tf.mul(tf.sub(x, mean), scale), this.bias.value) as tf.Tensor4D;
+    });
+  }
+
+  private updateRunningStatistics(mean: tf.Tensor, biasedVariance: tf.Tensor, n: number): void {
+    const m = this.options.momentum ?? 0.1;
+    const blend = (running: Parameter, batch: tf.Tensor) => running.variable.assign(tf.add(tf.mul(running.value, 1 - m), tf.mul(batch, m)));
+    blend(this.runningMean, mean);
+    blend(this.runningVar, tf.mul(biasedVariance, n / Math.max(1, n - 1)));
+    this.batchesTracked.variable.assign(tf.add(this.batchesTracked.value, 1));
   }
 }
 

@@ -4,16 +4,21 @@ import type { HostTensor } from './safetensors.js';
 /**
  * How a parameter is laid out in TF.js relative to PyTorch — the only place layouts are converted:
  * - `conv2d`: torch [out, in, kh, kw] ↔ TF.js [kh, kw, in, out]
+ * - `convTranspose2d`: torch [in, out, kh, kw] ↔ TF.js [kh, kw, out, in] (tf.conv2dTranspose's filter)
  * - `linear`: torch [out, in] ↔ TF.js [in, out] (so y = x·W)
  * - `same`: identical (biases, norm weights, embeddings)
  */
-export type ParamLayout = 'conv2d' | 'linear' | 'same';
+export type ParamLayout = 'conv2d' | 'convTranspose2d' | 'linear' | 'same';
 
 export function tfShape(layout: ParamLayout, torchShape: readonly number[]): number[] {
   switch (layout) {
     case 'conv2d': {
       const [o, i, kh, kw] = torchShape;
       return [kh, kw, i, o];
+    }
+    case 'convTranspose2d': {
+      const [i, o, kh, kw] = torchShape;
+      return [kh, kw, o, i];
     }
     case 'linear':
       return [torchShape[1], torchShape[0]];
@@ -24,13 +29,17 @@ export function tfShape(layout: ParamLayout, torchShape: readonly number[]): num
 
 /** Reorder host data from torch layout to TF.js layout. */
 export function torchToTf(layout: ParamLayout, t: HostTensor): Float32Array {
-  return permute(t.data, [...t.shape], layout === 'conv2d' ? [2, 3, 1, 0] : layout === 'linear' ? [1, 0] : null);
+  return permute(t.data, [...t.shape], TORCH_TO_TF[layout]);
 }
+
+// Both 4-D layouts put (kh, kw) first and swap the two channel axes.
+const TORCH_TO_TF: Record<ParamLayout, number[] | null> = { conv2d: [2, 3, 1, 0], convTranspose2d: [2, 3, 1, 0], linear: [1, 0], same: null };
+const TF_TO_TORCH: Record<ParamLayout, number[] | null> = { conv2d: [3, 2, 0, 1], convTranspose2d: [3, 2, 0, 1], linear: [1, 0], same: null };
 
 /** Reorder host data from TF.js layout back to torch layout. */
 export function tfToTorch(layout: ParamLayout, torchShape: readonly number[], data: Float32Array): Float32Array {
   const shape = tfShape(layout, torchShape);
-  return permute(data, shape, layout === 'conv2d' ? [3, 2, 0, 1] : layout === 'linear' ? [1, 0] : null);
+  return permute(data, shape, TF_TO_TORCH[layout]);
 }
 
 /** NCHW ↔ NHWC for activations held on the host (golden vectors, images). */

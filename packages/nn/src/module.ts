@@ -42,6 +42,8 @@ export class Parameter {
     readonly layout: ParamLayout,
     initial: tf.Tensor | Float32Array,
     placement: Placement = 'device',
+    /** False for buffers (e.g. BatchNorm running statistics): saved and loaded by key, never given to an optimiser. */
+    readonly trainable = true,
   ) {
     this.shape = tfShape(layout, torchShape);
     const onDevice = placement === 'device';
@@ -134,6 +136,7 @@ export interface LoadReport {
 export abstract class Module {
   private readonly params = new Map<string, Parameter>();
   private readonly children = new Map<string, Module>();
+  private trainingMode = false;
 
   protected param(name: string, torchShape: readonly number[], layout: ParamLayout, init: Init = 'fanIn'): Parameter {
     const shape = tfShape(layout, torchShape);
@@ -142,7 +145,31 @@ export abstract class Module {
     return p;
   }
 
+  /** A state-dict entry that is not trained (torch's register_buffer), kept on the device. */
+  protected buffer(name: string, torchShape: readonly number[], init: Init): Parameter {
+    const p = new Parameter(torchShape, 'same', initialValue(init, [...torchShape], torchShape), 'device', false);
+    this.params.set(name, p);
+    return p;
+  }
+
+  /** Train mode (torch's `train()`): layers such as BatchNorm use batch statistics and update their buffers. */
+  get training(): boolean {
+    return this.trainingMode;
+  }
+
+  /** Set train (true) or eval (false) mode on this module and every descendant; returns this. */
+  train(mode = true): this {
+    this.trainingMode = mode;
+    for (const m of this.children.values()) m.train(mode);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
   protected child<M extends Module>(name: string, module: M): M {
+    module.train(this.trainingMode);
     this.children.set(name, module);
     return module;
   }
@@ -161,6 +188,11 @@ export abstract class Module {
 
   parameters(): Parameter[] {
     return [...this.namedParameters()].map(([, p]) => p);
+  }
+
+  /** The entries an optimiser updates: every parameter except buffers, under their checkpoint keys. */
+  *namedTrainableParameters(prefix = ''): Generator<[string, Parameter]> {
+    for (const entry of this.namedParameters(prefix)) if (entry[1].trainable) yield entry;
   }
 
   /**

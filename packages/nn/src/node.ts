@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { NnError } from './errors.js';
 import type { LoadReport, Module } from './module.js';
 import { parseShardIndex, SafetensorsFile, type ByteSource, type HostTensor } from './safetensors.js';
+import { readTorchCheckpoint, type CheckpointLimits } from './torch-checkpoint.js';
 
 /** A file read piecewise with positioned reads, so multi-GB checkpoints never sit whole in memory. */
 export async function fileSource(path: string): Promise<ByteSource> {
@@ -107,4 +108,28 @@ export async function loadModuleWeights(
   } finally {
     for (const f of files) await f.close();
   }
+}
+
+/**
+ * A state dict from a file of either kind, told apart by content: safetensors (8-byte header length, then a JSON
+ * header) or a PyTorch checkpoint (zip or legacy pickle, read without running pickle code, within `limits`).
+ */
+export async function readStateDictFile(path: string, limits: CheckpointLimits = {}): Promise<Map<string, HostTensor>> {
+  const source = await fileSource(path);
+  let head: Uint8Array;
+  try {
+    head = await source.read(0, Math.min(9, source.size));
+  } finally {
+    await source.close();
+  }
+  if (head.length === 9 && head[8] === 0x7b /* '{' */ && head[4] === 0 && head[5] === 0 && head[6] === 0 && head[7] === 0) {
+    return readSafetensorsFile(path);
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new NnError(`${path}: ${(e as Error).message}`);
+  }
+  return readTorchCheckpoint(bytes, path, limits);
 }

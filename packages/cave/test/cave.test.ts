@@ -1,0 +1,115 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend, type HostTensor } from '@codiff/nn';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendsUnderTest, expectClose, golden, goldenJson, nhwcTensor, readAll, tensorAt } from '../../../test-support/tfjs.js';
+import { CaVE, CaveError, OFFICIAL_CAVE, caveConfigOf, caveParameterCount } from '../src/index.js';
+import { caveFromStateDict, loadCave } from '../src/node.js';
+
+const TINY = { channels: [4, 8, 12, 16], blocks: 2 } as const;
+const BACKENDS = await backendsUnderTest();
+
+let weights: Map<string, HostTensor>;
+let cases: Map<string, HostTensor>;
+beforeAll(async () => {
+  weights = await readAll('cave', 'weights.safetensors');
+  cases = await readAll('cave', 'cases.safetensors');
+});
+
+for (const backend of BACKENDS) {
+  describe(`CaVE (official tiny config) on ${backend}`, () => {
+    let cave: CaVE;
+    beforeAll(async () => {
+      await useBackend(backend);
+      cave = caveFromStateDict(weights);
+    });
+    afterAll(() => cave.dispose());
+
+    it('caseA: reconstruction, QF and tokens equal the official forward (eval mode)', async () => {
+      const x = nhwcTensor(tensorAt(cases, 'caseA.x'));
+      const before = tf.memory().numTensors;
+      const out = cave.forward(x);
+      expect(tf.memory().numTensors - before).toBe(3);
+      await expectClose(out.reconstruction, tensorAt(cases, 'caseA.recon'), 'recon');
+      await expectClose(out.qf, tensorAt(cases, 'caseA.qf'), 'qf');
+      await expectClose(out.tokens, tensorAt(cases, 'caseA.tokens'), 'tokens');
+      const embedded = cave.embed(x);
+      await expectClose(embedded, tensorAt(cases, 'caseA.tokens'), 'embed');
+      const qf = cave.predictQuality(x);
+      await expectClose(qf, tensorAt(cases, 'caseA.qf'), 'predictQuality');
+      tf.dispose([x, out.reconstruction, out.qf, out.tokens, embedded, qf]);
+    });
+
+    it('caseB (70×100): tokens and QF at any size; the forward refuses as the official code fails', async () => {
+      const x = nhwcTensor(tensorAt(cases, 'caseB.x'));
+      const tokens = cave.embed(x);
+      expect(tokens.shape).toEqual([1, 6, 16]);
+      await expectClose(tokens, tensorAt(cases, 'caseB.tokens'), 'tokens');
+      const qf = cave.predictQuality(x);
+      await expectClose(qf, tensorAt(cases, 'caseB.qf'), 'qf');
+      expect(await cave.estimateQuality(x)).toBeCloseTo(100 * (1 - tensorAt(cases, 'caseB.qf').data[0]), 3);
+      const before = tf.memory().numTensors;
+      expect(() => cave.forward(x)).toThrow(/multiple of 32 in both axes \(got 70×100, padded 72×104\)/);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([x, tokens, qf]);
+    });
+  });
+}
+
+describe('CaVE intermediates and structure', () => {
+  beforeAll(() => useBackend('cpu'));
+
+  it('the upsamplers (ConvTranspose2d k = s) and the QFAttention blocks equal the official modules', async () => {
+    const inter = await readAll('cave', 'intermediates.safetensors');
+    const cave = caveFromStateDict(weights);
+    for (const name of ['m_up3', 'm_up2', 'm_up1']) {
+      const input = nhwcTensor(tensorAt(inter, `${name}.0::in.arg0`));
+      const convT = cave[name as 'm_up3'].layers[0].forward(input);
+      await expectClose(convT, tensorAt(inter, `${name}.0::out`), `${name}.0`);
+      const block = cave[name as 'm_up3'].layers[1].forward(convT);
+      await expectClose(block, tensorAt(inter, `${name}.1::out`), `${name}.1 (QFAttention)`);
+      tf.dispose([input, convT, block]);
+    }
+    cave.dispose();
+  });
+
+  it('the official configuration has exactly the official keys and shapes (346 entries, 74,887,428 parameters)', () => {
+    const full = goldenJson('cave', 'full_config_keys.json') as { keys: { key: string; shape: number[]; kind: string }[]; total_parameters: number };
+    const cave = new CaVE(OFFICIAL_CAVE);
+    const ours = [...cave.namedParameters()].map(([k, p]) => [k, [...p.torchShape]]);
+    expect(new Map(ours)).toEqual(new Map(full.keys.map((e) => [e.key, e.shape])));
+    expect(caveParameterCount(cave)).toBe(full.total_parameters);
+    const buffers = [...cave.namedParameters()].filter(([, p]) => !p.trainable).map(([k]) => k);
+    expect(buffers.sort()).toEqual(full.keys.filter((e) => e.kind === 'buffer').map((e) => e.key).sort());
+    expect(caveConfigOf(new Map(full.keys.map((e) => [e.key, e])))).toEqual({ ...OFFICIAL_CAVE, inChannels: 3, outChannels: 3 });
+    cave.dispose();
+  });
+
+  it('reads the official legacy G.pth equal to its safetensors copy, config inferred', async () => {
+    const cave = await loadCave(golden('cave', 'G.pth'));
+    expect(cave.config).toEqual({ ...TINY, inChannels: 3, outChannels: 3 });
+    expect(cave.training).toBe(false);
+    const dict = await cave.stateDict();
+    expect(dict.size).toBe(184);
+    for (const [k, t] of weights) expect(dict.get(k)?.data, k).toEqual(t.data);
+    cave.dispose();
+  });
+
+  it('a checkpoint of another configuration names the mismatching keys', async () => {
+    expect(() => caveFromStateDict(weights, { channels: [4, 8, 12, 20], blocks: 2 })).toThrow(/shape mismatches: m_down3\.2\.weight \(model \[20,12,4,4\], checkpoint \[16,12,4,4\]\)/);
+    expect(() => caveFromStateDict(weights, { channels: [4, 8, 12, 16], blocks: 3 })).toThrow(/missing keys: m_down1\.2\.res\.0\.weight/);
+    const partial = new Map([...weights].filter(([k]) => !k.startsWith('m_tail')));
+    expect(() => caveFromStateDict(partial)).toThrow(/not a CaVE state dict: no m_tail\.weight/);
+  });
+
+  it('bad inputs and configurations are CaveErrors with the reason', () => {
+    const cave = new CaVE(TINY);
+    const gray = tf.zeros([1, 64, 64, 1]) as tf.Tensor4D;
+    expect(() => cave.embed(gray)).toThrow(CaveError);
+    expect(() => cave.embed(gray)).toThrow(/three equal channels/);
+    const small = tf.zeros([1, 24, 64, 3]) as tf.Tensor4D;
+    expect(() => cave.embed(small)).toThrow(/too small to embed \(24×64/);
+    expect(() => new CaVE({ channels: [4, 8, 12], blocks: 2 } as never)).toThrow(/four positive integer widths/);
+    tf.dispose([gray, small]);
+    cave.dispose();
+  });
+});
