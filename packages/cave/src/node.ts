@@ -1,8 +1,15 @@
 // Node-only: loading and saving CaVE checkpoints from files.
 import { writeSafetensors, type CheckpointLimits, type HostTensor } from '@codiff/nn';
 import { readStateDictFile } from '@codiff/nn/node';
+import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '@codiff/image-io/node';
 import { CaVE, caveConfigOf, type CaveConfig } from './cave.js';
+
+/**
+ * The CaVE trained by this project (the `lite` stage-1 configuration on the shared training photos; see
+ * models/README.md), shipped with the package and used when no other model is named.
+ */
+export const DEFAULT_CAVE_MODEL = fileURLToPath(new URL('../models/cave-lite.safetensors', import.meta.url));
 
 /**
  * A CaVE from a checkpoint file: the official `cave.pth`/`G.pth` (zip or legacy `torch.save`, read without running
@@ -25,10 +32,10 @@ export function caveFromStateDict(dict: ReadonlyMap<string, HostTensor>, config?
   return model.eval();
 }
 
-/** Save every state-dict entry (BatchNorm buffers included) under the official keys, atomically. */
-export async function saveCave(model: CaVE, path: string, metadata: Record<string, string> = {}): Promise<void> {
+/** Save every state-dict entry (BatchNorm buffers included) under the official keys, atomically (F16 halves the file). */
+export async function saveCave(model: CaVE, path: string, metadata: Record<string, string> = {}, dtype: 'F32' | 'F16' = 'F32'): Promise<void> {
   const dict = await model.stateDict();
-  const bytes = writeSafetensors(Object.fromEntries([...dict].map(([k, t]) => [k, { ...t, dtype: 'F32' as const }])), {
+  const bytes = writeSafetensors(Object.fromEntries([...dict].map(([k, t]) => [k, { ...t, dtype }])), {
     config: JSON.stringify(model.config),
     ...metadata,
   });

@@ -75,7 +75,7 @@ describe('CaVE intermediates and structure', () => {
   it('the official configuration has exactly the official keys and shapes (346 entries, 74,887,428 parameters)', () => {
     const full = goldenJson('cave', 'full_config_keys.json') as { keys: { key: string; shape: number[]; kind: string }[]; total_parameters: number };
     const cave = new CaVE(OFFICIAL_CAVE);
-    const ours = [...cave.namedParameters()].map(([k, p]) => [k, [...p.torchShape]]);
+    const ours = [...cave.namedParameters()].map(([k, p]): [string, number[]] => [k, [...p.torchShape]]);
     expect(new Map(ours)).toEqual(new Map(full.keys.map((e) => [e.key, e.shape])));
     expect(caveParameterCount(cave)).toBe(full.total_parameters);
     const buffers = [...cave.namedParameters()].filter(([, p]) => !p.trainable).map(([k]) => k);

@@ -6,6 +6,8 @@ import { convertWeightsCommand } from './convert.js';
 import { evalCommand } from './eval.js';
 import { CliError, DEFAULT_MAX_PIXELS } from './io.js';
 import { formatMetrics, metricsCommand, WEIGHT_FILES } from './metrics.js';
+import { cavePlotCommand, qualityCommand } from './quality.js';
+import { trainStage1Command } from './train.js';
 
 const SUBSAMPLINGS = ['4:4:4', '4:2:2', '4:2:0', '4:4:0', '4:1:1'];
 
@@ -192,14 +194,90 @@ export function buildProgram(io: Io): Command {
       io.out(`${output}: ${r.tensors} tensors (${dtype}), ${r.bytes} bytes${r.skipped ? `; ${r.skipped} tensors left out by --only` : ''}`);
     });
 
+  withMaxPixels(
+    program
+      .command('quality')
+      .description('JPEG quality: the QF read from each file’s quantisation tables beside CaVE’s estimate from the pixels alone')
+      .argument('<image...>', 'JPEG files (a PNG gets CaVE’s estimate only)')
+      .option('--model <file>', 'CaVE weights (.safetensors or the official .pth); default: the bundled lite CaVE')
+      .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
+      .option('--json', 'print JSON', false),
+  ).action(async (files: string[], opts) => {
+    const rows = await qualityCommand(files, { model: opts.model, backend: opts.backend, maxPixels: opts.maxPixels });
+    if (opts.json) io.out(toJson(rows));
+    else {
+      for (const r of rows) {
+        const tables = r.tables ? `QF ${r.tables.quality}${r.tables.exact ? '' : ' (nearest IJG table)'}` : 'none (not a JPEG)';
+        io.out(`${r.file}: tables ${tables}; CaVE ${r.cave.toFixed(1)}`);
+      }
+    }
+  });
+
+  program
+    .command('cave-plot')
+    .description('embed each photo at each QF with CaVE and draw a UMAP map coloured by QF; print the QF estimate’s error per QF')
+    .requiredOption('--data <folder>', 'photos (PNG/JPEG, searched recursively; larger ones are centre-cropped to 512²)')
+    .option('--qf <list>', 'JPEG qualities', qualityList, [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90])
+    .requiredOption('-o, --output <file>', 'the map, .png or .svg')
+    .option('--model <file>', 'CaVE weights; default: the bundled lite CaVE')
+    .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
+    .option('--seed <n>', 'UMAP seed', intIn('--seed', 0, 2 ** 31 - 1), 0)
+    .action(async (opts) => {
+      const r = await cavePlotCommand({ data: opts.data, qualities: opts.qf, output: opts.output, model: opts.model, backend: opts.backend, seed: opts.seed, progress: process.stderr.isTTY === true });
+      io.out('QF  | mean estimate | MAE');
+      for (const row of r.rows) io.out(`${String(row.quality).padStart(3)} | ${row.meanEstimate.toFixed(1).padStart(13)} | ${row.mae.toFixed(2)}`);
+      io.out(`${r.photos} photos; map in ${r.output}`);
+    });
+
+  const train = program.command('train').description('train CODiff: stage1 (CaVE); plot a run’s curves');
+  train
+    .command('stage1')
+    .description('train CaVE on a folder of photos (JPEG pairs made on the fly as the official pipeline); Ctrl-C checkpoints')
+    .requiredOption('--data <folder>', 'training photos (PNG/JPEG, searched recursively)')
+    .option('--val <folder>', 'validation photos: reconstruction L1 and QF error every validateEvery steps')
+    .requiredOption('--out <folder>', 'run folder: checkpoint.safetensors, cave.safetensors, log.jsonl, loss-curve.svg')
+    .option('--config <name|file>', "'lite', 'official', or a JSON file of the same shape", 'lite')
+    .option('--resume', 'continue the run in --out from its checkpoint', false)
+    .option('--steps <n>', 'override the configuration’s step count', positiveInt('--steps'))
+    .option('--seed <n>', 'override the configuration’s seed', intIn('--seed', 0, 2 ** 31 - 1))
+    .option('--workers <n>', 'data worker threads (default: cores, at most 4)', intIn('--workers', 1, 64))
+    .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
+    .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
+    .action(async (opts) => {
+      const r = await trainStage1Command({
+        config: opts.config,
+        data: opts.data,
+        val: opts.val,
+        out: opts.out,
+        resume: opts.resume,
+        steps: opts.steps,
+        seed: opts.seed,
+        workers: opts.workers,
+        backend: opts.backend,
+        threads: opts.threads,
+        progress: process.stderr.isTTY === true,
+        log: io.err,
+      });
+      const how = `${r.backend}${r.threads ? ` × ${r.threads} threads` : ''}`;
+      io.out(`${r.stopped ? 'stopped' : 'finished'} at step ${r.step} in ${r.seconds.toFixed(0)} s on ${how}; data wait ${(100 * r.meanDataFraction).toFixed(1)} % of step time${r.skipped ? `; ${r.skipped} file(s) skipped` : ''}; run in ${opts.out}`);
+    });
+  train
+    .command('plot')
+    .description('draw loss-curve.svg of a run folder from its log (also written at the end of every run)')
+    .argument('<run>', 'run folder')
+    .action(async (run: string) => {
+      const { writeCurves } = await import('@codiff/train/node');
+      io.out(await writeCurves(run));
+    });
+
   return program;
 }
 
 /** The one line an error becomes: the library's typed errors and ours as they are, anything else marked unexpected. */
 export function errorLine(e: unknown): string {
   if (e instanceof JpegError) return `codiff: ${e.code}: ${e.message}`;
-  // NnError and EvalError by name: importing their packages here would load TF.js for every command.
-  if (e instanceof CliError || e instanceof ImageIoError || (e instanceof Error && ['NnError', 'EvalError'].includes(e.name))) return `codiff: ${e.message}`;
+  // The TF.js packages' errors by name: importing those packages here would load TF.js for every command.
+  if (e instanceof CliError || e instanceof ImageIoError || (e instanceof Error && ['NnError', 'EvalError', 'CaveError', 'TrainError'].includes(e.name))) return `codiff: ${e.message}`;
   if (e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer/.test(e.message)) {
     return `codiff: out of memory (${e.message}); try a smaller image or --max-pixels`;
   }

@@ -120,7 +120,7 @@ export async function readStateDictFile(path: string, limits: CheckpointLimits =
   try {
     head = await source.read(0, Math.min(9, source.size));
   } finally {
-    await source.close();
+    await source.close?.();
   }
   if (head.length === 9 && head[8] === 0x7b /* '{' */ && head[4] === 0 && head[5] === 0 && head[6] === 0 && head[7] === 0) {
     return readSafetensorsFile(path);

@@ -3,3 +3,5 @@ export { drawRecipe, makePair, dihedral, COMMON_QUALITIES, type SampleRecipe, ty
 export { Adam, AdamW, clipGradNorm, gradientsOf, type AdamOptions, type Gradients } from './optim.js';
 export { stage1Losses, QF_LOSS_WEIGHT, type Stage1Batch, type Stage1Losses } from './stage1.js';
 export { TrainError } from './errors.js';
+export { learningRateAt, validateStage1Config, type Stage1Config, type OptimizerConfig } from './config.js';
+export { officialInit, orthogonal } from './init.js';

@@ -161,7 +161,11 @@ for (const backend of ['cpu', 'wasm'] as BackendName[]) {
   });
 }
 
-const maxAbs = (a: ArrayLike<number>) => Array.prototype.reduce.call(a, (m: number, x: number) => Math.max(m, Math.abs(x)), 0) as number;
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));

@@ -1,0 +1,86 @@
+import type { BackendName } from '@codiff/nn';
+import { readFileBytes } from '@codiff/image-io/node';
+import { SingleBar } from 'cli-progress';
+import { CliError } from './io.js';
+
+export interface QualityRow {
+  file: string;
+  /** From the quantisation tables; null for a PNG. */
+  tables: { quality: number; exact: boolean } | null;
+  /** CaVE's estimate from the decoded pixels. */
+  cave: number;
+}
+
+/** Load a CaVE (default: the bundled one) on a backend, with a clear line when the file is missing. */
+export async function loadCaveModel(model: string | undefined, backend: string | undefined) {
+  const [nn, caveNode] = await Promise.all([import('@codiff/nn'), import('@codiff/cave/node')]);
+  await nn.useBackend(backend as BackendName | undefined);
+  const path = model ?? caveNode.DEFAULT_CAVE_MODEL;
+  try {
+    return await caveNode.loadCave(path);
+  } catch (e) {
+    if (!model && /no such file/.test((e as Error).message)) throw new CliError(`the bundled CaVE model is missing (${path}); give one with --model`);
+    throw e;
+  }
+}
+
+/** `codiff quality`: each file's QF from its tables beside CaVE's estimate from its pixels alone. */
+export async function qualityCommand(files: string[], args: { model?: string; backend?: string; maxPixels: number }): Promise<QualityRow[]> {
+  const [{ readJpegInfo }, { decodeImage }, tf] = await Promise.all([import('@codiff/jpeg-codec'), import('@codiff/image-io'), import('@tensorflow/tfjs-core')]);
+  const cave = await loadCaveModel(args.model, args.backend);
+  try {
+    const rows: QualityRow[] = [];
+    for (const file of files) {
+      const bytes = await readFileBytes(file);
+      const image = decodeImage(bytes, { channels: 'rgb', orient: false, maxPixels: args.maxPixels });
+      const tables = image.format === 'jpeg' ? (readJpegInfo(bytes).quality ?? null) : null;
+      if (image.width < 25 || image.height < 25) throw new CliError(`${file}: ${image.width}×${image.height} is too small for CaVE (at least 25×25)`);
+      const x = tf.tidy(() => tf.div(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'float32'), 255) as import('@tensorflow/tfjs-core').Tensor4D);
+      try {
+        rows.push({ file, tables: tables && { quality: tables.quality, exact: tables.exact }, cave: await cave.estimateQuality(x) });
+      } finally {
+        x.dispose();
+      }
+    }
+    return rows;
+  } finally {
+    cave.dispose();
+  }
+}
+
+export interface CavePlotArgs {
+  data: string;
+  qualities: number[];
+  output: string;
+  model?: string;
+  backend?: string;
+  seed: number;
+  progress: boolean;
+}
+
+/**
+ * `codiff cave-plot`: every photo of a folder JPEG'd at each QF, embedded by CaVE, projected to 2-D by UMAP and
+ * drawn coloured by QF (the paper's Figs. 2 and 4); returns the QF estimator's error per QF.
+ */
+export async function cavePlotCommand(args: CavePlotArgs) {
+  const [train, { writeFileAtomic }] = await Promise.all([import('@codiff/train/node'), import('@codiff/image-io/node')]);
+  if (!/\.(png|svg)$/i.test(args.output)) throw new CliError(`${args.output}: the plot is written as .png or .svg`);
+  const { photos } = await train.scanPhotoFolder(args.data, 32);
+  if (photos.length === 0) throw new CliError(`${args.data}: no PNG/JPEG photos of at least 32×32`);
+  const cave = await loadCaveModel(args.model, args.backend);
+  const bar = new SingleBar({ format: 'cave-plot [{bar}] {value}/{total} image×QF | ETA {eta_formatted}', stream: process.stderr, clearOnComplete: true });
+  if (args.progress) bar.start(photos.length * args.qualities.length, 0);
+  try {
+    const study = await train.qualityStudy(cave, photos.map((p) => p.path), args.qualities, {
+      seed: args.seed,
+      onProgress: (done) => args.progress && bar.update(done),
+    });
+    const svg = await train.scatterSvg(study.points, `CaVE embeddings of ${photos.length} photos × ${args.qualities.length} QFs (UMAP)`, 'QF');
+    const bytes = /\.svg$/i.test(args.output) ? new TextEncoder().encode(svg) : await train.svgToPng(svg);
+    await writeFileAtomic(args.output, bytes);
+    return { photos: photos.length, rows: study.rows, output: args.output };
+  } finally {
+    if (args.progress) bar.stop();
+    cave.dispose();
+  }
+}

@@ -1,0 +1,58 @@
+import type { CaveConfig } from '@codiff/cave';
+import { TrainError } from './errors.js';
+
+/** Optimiser and schedule, with PyTorch's names and meanings. */
+export interface OptimizerConfig {
+  readonly type: 'adam' | 'adamw';
+  readonly lr: number;
+  readonly betas?: readonly [number, number];
+  readonly eps?: number;
+  readonly weightDecay?: number;
+  /** MultiStepLR: the lr is multiplied by `gamma` at each milestone step. */
+  readonly milestones?: readonly number[];
+  readonly gamma?: number;
+  /** Global grad-norm clipping (null: none, as the official stage 1). */
+  readonly clipGradNorm?: number | null;
+}
+
+/** A stage-1 run: the CaVE configuration, data and schedule. Files in `configs/` hold the named ones. */
+export interface Stage1Config {
+  readonly stage: 'stage1';
+  readonly name: string;
+  readonly description?: string;
+  readonly model: CaveConfig;
+  /** Training patch side (the crop is patch + 8 before JPEG); a multiple of 32 (the reconstruction decoder's). */
+  readonly patch: number;
+  readonly batchSize: number;
+  /** Micro-batches per optimiser step (gradient accumulation): the effective batch is batchSize × accumulate. */
+  readonly accumulate: number;
+  readonly optimizer: OptimizerConfig;
+  readonly steps: number;
+  readonly checkpointEvery: number;
+  readonly validateEvery: number;
+  readonly seed: number;
+}
+
+/** The lr at optimiser step `step` (1-based) under MultiStepLR. */
+export function learningRateAt(o: OptimizerConfig, step: number): number {
+  const passed = (o.milestones ?? []).filter((m) => step > m).length;
+  return o.lr * (o.gamma ?? 0.1) ** passed;
+}
+
+/** Check a parsed configuration, naming the first bad field. */
+export function validateStage1Config(c: Stage1Config, where: string): Stage1Config {
+  const fail = (what: string) => {
+    throw new TrainError(`${where}: ${what}`);
+  };
+  const positiveInt = (v: unknown, name: string) => (Number.isInteger(v) && (v as number) > 0) || fail(`${name} must be a positive integer (got ${JSON.stringify(v)})`);
+  if (c.stage !== 'stage1') fail(`"stage" must be "stage1" (got ${JSON.stringify(c.stage)})`);
+  if (!c.model || !Array.isArray(c.model.channels) || c.model.channels.length !== 4) fail('"model" needs "channels" (four widths) and "blocks"');
+  c.model.channels.forEach((w, i) => positiveInt(w, `model.channels[${i}]`));
+  positiveInt(c.model.blocks, 'model.blocks');
+  for (const k of ['patch', 'batchSize', 'accumulate', 'steps', 'checkpointEvery', 'validateEvery'] as const) positiveInt(c[k], k);
+  if (c.patch % 32 !== 0) fail(`patch must be a multiple of 32 (got ${c.patch})`);
+  if (!Number.isInteger(c.seed) || c.seed < 0) fail(`seed must be a non-negative integer (got ${JSON.stringify(c.seed)})`);
+  if (!c.optimizer || !['adam', 'adamw'].includes(c.optimizer.type)) fail('optimizer.type must be "adam" or "adamw"');
+  if (!(c.optimizer.lr > 0)) fail(`optimizer.lr must be positive (got ${JSON.stringify(c.optimizer.lr)})`);
+  return c;
+}

@@ -1,0 +1,171 @@
+// Node-only: stage 1 (CaVE) as a training task over photo folders.
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { CaVE } from '@codiff/cave';
+import { saveCave } from '@codiff/cave/node';
+import { readImageFile } from '@codiff/image-io/node';
+import { validateStage1Config, type Stage1Config } from './config.js';
+import { TrainError } from './errors.js';
+import { PairLoader, scanPhotoFolder, type SkippedFile } from './data.js';
+import { officialInit } from './init.js';
+import { makePair } from './samples.js';
+import { stage1Losses, type Stage1Batch } from './stage1.js';
+import { train, type TrainProgress, type TrainSummary, type TrainingTask } from './trainer.js';
+
+/** The configurations shipped in `configs/` (stage1-<name>.json). */
+export const STAGE1_CONFIG_NAMES = ['official', 'lite'] as const;
+
+// configs/ sits beside src/ and dist/ alike.
+const CONFIG_DIR = fileURLToPath(new URL('../configs/', import.meta.url));
+
+/** A named configuration (`official`, `lite`) or a path to a JSON file of the same shape. */
+export async function loadStage1Config(nameOrPath: string): Promise<Stage1Config> {
+  const path = (STAGE1_CONFIG_NAMES as readonly string[]).includes(nameOrPath) ? join(CONFIG_DIR, `stage1-${nameOrPath}.json`) : resolve(nameOrPath);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new TrainError(`no configuration '${nameOrPath}' (named ones: ${STAGE1_CONFIG_NAMES.join(', ')}; or give a JSON file)`);
+  }
+  let parsed: Stage1Config;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new TrainError(`${path}: not JSON (${(e as Error).message})`);
+  }
+  return validateStage1Config(parsed, path);
+}
+
+export interface Stage1RunOptions {
+  readonly config: Stage1Config;
+  /** Folder of training photos (PNG/JPEG, searched recursively). */
+  readonly data: string;
+  /** Folder of validation photos (optional). */
+  readonly val?: string;
+  readonly out: string;
+  readonly resume?: boolean;
+  readonly workers?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: TrainProgress) => void;
+  /** Messages for the user: skipped files, validation results, resumption. */
+  readonly onLog?: (line: string) => void;
+}
+
+/** The validation QFs: the training range and beyond it. */
+export const VALIDATION_QUALITIES = [10, 30, 50, 70, 90] as const;
+
+/**
+ * Train CaVE (stage 1): L1(reconstruction, HQ) + 1e-3·L1(qf, (100 − QF)/100) with Adam on the official data
+ * pipeline. Stops with one clear TrainError before training when the data folder holds nothing usable.
+ */
+export async function trainStage1(options: Stage1RunOptions): Promise<TrainSummary & { skipped: number }> {
+  const { config } = options;
+  const minSize = config.patch + 8;
+  const { photos, skipped } = await scanPhotoFolder(options.data, minSize);
+  const report = (f: SkippedFile) => options.onLog?.(`skipped ${f.path}: ${f.reason}`);
+  skipped.forEach(report);
+  if (photos.length === 0) {
+    throw new TrainError(`${options.data}: no usable photos (PNG/JPEG at least ${minSize}×${minSize}; ${skipped.length} file(s) skipped)`);
+  }
+  const validation = options.val ? await validationSet(options.val, config.patch, options.onLog) : undefined;
+  const loader = new PairLoader({ photos, patch: config.patch, batchSize: config.batchSize, seed: config.seed, workers: options.workers, onSkip: (f) => {
+    skipped.push(f);
+    report(f);
+  } });
+  const cave = new CaVE(config.model);
+  officialInit(cave, config.seed);
+  const p = config.patch;
+  const task: TrainingTask<Stage1Batch> = {
+    stage: 'stage1',
+    model: cave,
+    async batch(index) {
+      const b = await loader.batch(index);
+      return tf.tidy(() => ({
+        lq: tf.tensor4d(b.lq, [b.size, p, p, 3]),
+        hq: tf.tensor4d(b.hq, [b.size, p, p, 3]),
+        target: tf.tensor1d(b.quality.map((q) => (100 - q) / 100)),
+      }));
+    },
+    losses: (batch) => {
+      const l = stage1Losses(cave, batch);
+      return { total: l.total, reconstruction: l.reconstruction, qf: l.quality };
+    },
+    disposeBatch: (batch) => tf.dispose([batch.lq, batch.hq, batch.target]),
+    validate: validation && (() => validateStage1(cave, validation, config.batchSize)),
+    exportModel: (dir) => saveCave(cave, join(dir, 'cave.safetensors'), { stage: 'stage1', name: config.name }),
+  };
+  try {
+    const summary = await train(task, {
+      out: options.out,
+      steps: config.steps,
+      optimizer: config.optimizer,
+      accumulate: config.accumulate,
+      checkpointEvery: config.checkpointEvery,
+      validateEvery: config.validateEvery,
+      resume: options.resume,
+      signal: options.signal,
+      config,
+      onProgress: options.onProgress,
+      onLog: options.onLog,
+    });
+    return { ...summary, skipped: skipped.length };
+  } finally {
+    await loader.close();
+    cave.dispose();
+  }
+}
+
+interface ValidationSet {
+  readonly lq: Float32Array;
+  readonly hq: Float32Array;
+  readonly quality: number[];
+  readonly patch: number;
+}
+
+/** Centre patches of every validation photo at each validation QF (aligned grid, no transform). */
+async function validationSet(dir: string, patch: number, onLog?: (line: string) => void): Promise<ValidationSet> {
+  const { photos, skipped } = await scanPhotoFolder(dir, patch + 8);
+  for (const f of skipped) onLog?.(`skipped validation file ${f.path}: ${f.reason}`);
+  if (photos.length === 0) throw new TrainError(`${dir}: no usable validation photos (at least ${patch + 8}×${patch + 8})`);
+  const size = patch * patch * 3;
+  const n = photos.length * VALIDATION_QUALITIES.length;
+  const lq = new Float32Array(n * size), hq = new Float32Array(n * size);
+  const quality: number[] = [];
+  let i = 0;
+  for (const photo of photos) {
+    const image = await readImageFile(photo.path, { channels: 'rgb', orient: true });
+    for (const q of VALIDATION_QUALITIES) {
+      const top = (photo.height - patch - 8) >> 1, left = (photo.width - patch - 8) >> 1;
+      const pair = makePair(image, { top, left, mode: 0, quality: q, shiftTop: 0, shiftLeft: 0 }, patch);
+      for (let k = 0; k < size; k++) {
+        lq[i * size + k] = pair.lq[k] / 255;
+        hq[i * size + k] = pair.hq[k] / 255;
+      }
+      quality.push(q);
+      i++;
+    }
+  }
+  return { lq, hq, quality, patch };
+}
+
+/** Eval-mode reconstruction L1 and the QF estimate's mean absolute error (in QF units) on the validation set. */
+async function validateStage1(cave: CaVE, v: ValidationSet, batchSize: number): Promise<Record<string, number>> {
+  cave.eval();
+  const p = v.patch, size = p * p * 3, n = v.quality.length;
+  let l1 = 0, qfError = 0;
+  for (let s = 0; s < n; s += batchSize) {
+    const b = Math.min(batchSize, n - s);
+    const [recon, qf] = tf.tidy(() => {
+      const out = cave.forward(tf.tensor4d(v.lq.subarray(s * size, (s + b) * size), [b, p, p, 3]));
+      const hq = tf.tensor4d(v.hq.subarray(s * size, (s + b) * size), [b, p, p, 3]);
+      return [tf.sum(tf.abs(tf.sub(out.reconstruction, hq))), tf.reshape(out.qf, [-1])];
+    });
+    l1 += (await recon.data())[0] / size;
+    const predicted = await qf.data();
+    for (let i = 0; i < b; i++) qfError += Math.abs(100 * (1 - predicted[i]) - v.quality[s + i]);
+    tf.dispose([recon, qf]);
+  }
+  return { reconstructionL1: l1 / n, qfMae: qfError / n };
+}
