@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend, type HostTensor } from '@codiff/nn';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useBackend, writeSafetensors, type HostTensor } from '@codiff/nn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendsUnderTest, expectClose, golden, goldenJson, nhwcTensor, readAll, tensorAt } from '../../../test-support/tfjs.js';
 import { CaVE, CaveError, OFFICIAL_CAVE, caveConfigOf, caveParameterCount } from '../src/index.js';
@@ -99,6 +102,28 @@ describe('CaVE intermediates and structure', () => {
     expect(() => caveFromStateDict(weights, { channels: [4, 8, 12, 16], blocks: 3 })).toThrow(/missing keys: m_down1\.2\.res\.0\.weight/);
     const partial = new Map([...weights].filter(([k]) => !k.startsWith('m_tail')));
     expect(() => caveFromStateDict(partial)).toThrow(/not a CaVE state dict: no m_tail\.weight/);
+  });
+
+  it('a truncated or mistyped checkpoint is refused, naming the byte offset or the key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cave-bad-'));
+    const gpth = readFileSync(golden('cave', 'G.pth'));
+    writeFileSync(join(dir, 'cut.pth'), gpth.subarray(0, 100_000));
+    await expect(loadCave(join(dir, 'cut.pth'))).rejects.toThrow(/cut\.pth: truncated: storage \d+ needs bytes \d+\.\.\d+, the file ends at byte 100000/);
+    const st = readFileSync(golden('cave', 'weights.safetensors'));
+    writeFileSync(join(dir, 'cut.safetensors'), st.subarray(0, 150_000));
+    await expect(loadCave(join(dir, 'cut.safetensors'))).rejects.toThrow(/cut\.safetensors: tensor '[\w.]+': data_offsets \[\d+, \d+\] outside the \d+-byte data section/);
+    // The same weights with m_tail.weight stored as bytes (U8): shapes fit, the dtype does not.
+    const tensors = Object.fromEntries([...weights].map(([k, t]) => [k, { ...t, dtype: 'F32' as const }]));
+    const file = writeSafetensors(tensors);
+    const header = JSON.parse(Buffer.from(file.subarray(8, 8 + Number(Buffer.from(file).readBigUInt64LE(0)))).toString());
+    const [b, e] = header['m_tail.weight'].data_offsets;
+    header['m_tail.weight'] = { dtype: 'U8', shape: header['m_tail.weight'].shape, data_offsets: [b, b + (e - b) / 4] };
+    const json = Buffer.from(JSON.stringify(header));
+    const body = file.subarray(8 + Number(Buffer.from(file).readBigUInt64LE(0)));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    writeFileSync(join(dir, 'u8.safetensors'), Buffer.concat([len, json, body]));
+    await expect(loadCave(join(dir, 'u8.safetensors'))).rejects.toThrow(/not floating point: m_tail\.weight \(U8\)/);
   });
 
   it('bad inputs and configurations are CaveErrors with the reason', () => {

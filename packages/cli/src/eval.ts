@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Evaluation, Progress, Restorer } from '@codiff/eval/node';
-import type { BackendName } from '@codiff/nn';
 import { SingleBar } from 'cli-progress';
+import { startBackend } from './backend.js';
 import { CliError } from './io.js';
 
 export interface EvalArgs {
@@ -35,8 +35,7 @@ export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
   const ev = await import('@codiff/eval/node');
   const needsTf = !!args.weights || !!args.vgg || args.compare.includes('dncnn3');
   if (needsTf) {
-    const nn = await import('@codiff/nn');
-    await nn.useBackend(args.backend as BackendName | undefined, args.threads ? { threads: args.threads } : {});
+    await startBackend(args.backend, args.threads);
   }
   const compare: Restorer[] = [];
   for (const spec of args.compare) {

@@ -150,7 +150,7 @@ export function buildProgram(io: Io): Command {
       .option('--vgg <folder>', 'also LPIPS-vgg and DISTS: a folder with vgg16.safetensors, dists_weights.safetensors, lpips_vgg_v0.1.safetensors')
       .option('-o, --out <folder>', 'write results.csv, summary.md, summary.json and contact-qf<N>.png there')
       .option('--backend <name>', 'TF.js backend for LPIPS and DnCNN-3: wasm, webgpu, cpu, tensorflow')
-      .option('--threads <n>', 'wasm threads', intIn('threads', 1, 8))
+      .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
       .option('--json', 'print the summary as JSON (infinite PSNR as "inf")', false),
   ).action(async (opts) => {
     if (!['codiff', 'full'].includes(opts.protocol)) throw new CliError("--protocol must be 'codiff' or 'full'");
@@ -201,9 +201,10 @@ export function buildProgram(io: Io): Command {
       .argument('<image...>', 'JPEG files (a PNG gets CaVE’s estimate only)')
       .option('--model <file>', 'CaVE weights (.safetensors or the official .pth); default: the bundled lite CaVE')
       .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
+      .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
       .option('--json', 'print JSON', false),
   ).action(async (files: string[], opts) => {
-    const rows = await qualityCommand(files, { model: opts.model, backend: opts.backend, maxPixels: opts.maxPixels });
+    const rows = await qualityCommand(files, { model: opts.model, backend: opts.backend, threads: opts.threads, maxPixels: opts.maxPixels });
     if (opts.json) io.out(toJson(rows));
     else {
       for (const r of rows) {
@@ -221,9 +222,10 @@ export function buildProgram(io: Io): Command {
     .requiredOption('-o, --output <file>', 'the map, .png or .svg')
     .option('--model <file>', 'CaVE weights; default: the bundled lite CaVE')
     .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
+    .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
     .option('--seed <n>', 'UMAP seed', intIn('--seed', 0, 2 ** 31 - 1), 0)
     .action(async (opts) => {
-      const r = await cavePlotCommand({ data: opts.data, qualities: opts.qf, output: opts.output, model: opts.model, backend: opts.backend, seed: opts.seed, progress: process.stderr.isTTY === true });
+      const r = await cavePlotCommand({ data: opts.data, qualities: opts.qf, output: opts.output, model: opts.model, backend: opts.backend, threads: opts.threads, seed: opts.seed, progress: process.stderr.isTTY === true });
       io.out('QF  | mean estimate | MAE');
       for (const row of r.rows) io.out(`${String(row.quality).padStart(3)} | ${row.meanEstimate.toFixed(1).padStart(13)} | ${row.mae.toFixed(2)}`);
       io.out(`${r.photos} photos; map in ${r.output}`);

@@ -1,6 +1,6 @@
-import type { BackendName } from '@codiff/nn';
 import { readFileBytes } from '@codiff/image-io/node';
 import { SingleBar } from 'cli-progress';
+import { startBackend } from './backend.js';
 import { CliError } from './io.js';
 
 export interface QualityRow {
@@ -12,9 +12,9 @@ export interface QualityRow {
 }
 
 /** Load a CaVE (default: the bundled one) on a backend, with a clear line when the file is missing. */
-export async function loadCaveModel(model: string | undefined, backend: string | undefined) {
-  const [nn, caveNode] = await Promise.all([import('@codiff/nn'), import('@codiff/cave/node')]);
-  await nn.useBackend(backend as BackendName | undefined);
+export async function loadCaveModel(model: string | undefined, backend: string | undefined, threads?: number) {
+  const caveNode = await import('@codiff/cave/node');
+  await startBackend(backend, threads);
   const path = model ?? caveNode.DEFAULT_CAVE_MODEL;
   try {
     return await caveNode.loadCave(path);
@@ -25,9 +25,9 @@ export async function loadCaveModel(model: string | undefined, backend: string |
 }
 
 /** `codiff quality`: each file's QF from its tables beside CaVE's estimate from its pixels alone. */
-export async function qualityCommand(files: string[], args: { model?: string; backend?: string; maxPixels: number }): Promise<QualityRow[]> {
+export async function qualityCommand(files: string[], args: { model?: string; backend?: string; threads?: number; maxPixels: number }): Promise<QualityRow[]> {
   const [{ readJpegInfo }, { decodeImage }, tf] = await Promise.all([import('@codiff/jpeg-codec'), import('@codiff/image-io'), import('@tensorflow/tfjs-core')]);
-  const cave = await loadCaveModel(args.model, args.backend);
+  const cave = await loadCaveModel(args.model, args.backend, args.threads);
   try {
     const rows: QualityRow[] = [];
     for (const file of files) {
@@ -54,6 +54,7 @@ export interface CavePlotArgs {
   output: string;
   model?: string;
   backend?: string;
+  threads?: number;
   seed: number;
   progress: boolean;
 }
@@ -67,7 +68,7 @@ export async function cavePlotCommand(args: CavePlotArgs) {
   if (!/\.(png|svg)$/i.test(args.output)) throw new CliError(`${args.output}: the plot is written as .png or .svg`);
   const { photos } = await train.scanPhotoFolder(args.data, 32);
   if (photos.length === 0) throw new CliError(`${args.data}: no PNG/JPEG photos of at least 32×32`);
-  const cave = await loadCaveModel(args.model, args.backend);
+  const cave = await loadCaveModel(args.model, args.backend, args.threads);
   const bar = new SingleBar({ format: 'cave-plot [{bar}] {value}/{total} image×QF | ETA {eta_formatted}', stream: process.stderr, clearOnComplete: true });
   if (args.progress) bar.start(photos.length * args.qualities.length, 0);
   try {

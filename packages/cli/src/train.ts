@@ -1,7 +1,6 @@
-import { availableParallelism } from 'node:os';
-import type { BackendName } from '@codiff/nn';
 import type { TrainProgress } from '@codiff/train/node';
 import { MultiBar, type SingleBar } from 'cli-progress';
+import { startBackend } from './backend.js';
 
 export interface TrainStage1Args {
   config: string;
@@ -24,9 +23,8 @@ export interface TrainStage1Args {
  * `--resume` continues from it bit for bit. wasm runs with one thread per core unless told otherwise.
  */
 export async function trainStage1Command(args: TrainStage1Args) {
-  const [nn, train] = await Promise.all([import('@codiff/nn'), import('@codiff/train/node')]);
-  const backend = (args.backend ?? nn.defaultBackend()) as BackendName;
-  await nn.useBackend(backend, backend === 'wasm' ? { threads: args.threads ?? Math.min(8, availableParallelism()) } : {});
+  const train = await import('@codiff/train/node');
+  const { backend, threads } = await startBackend(args.backend, args.threads);
   const base = await train.loadStage1Config(args.config);
   const config = { ...base, ...(args.steps !== undefined && { steps: args.steps }), ...(args.seed !== undefined && { seed: args.seed }) };
   const stop = new AbortController();
@@ -63,7 +61,7 @@ export async function trainStage1Command(args: TrainStage1Args) {
       onProgress,
       onLog: log,
     });
-    return { ...summary, backend, threads: nn.wasmThreadCount() };
+    return { ...summary, backend, threads };
   } finally {
     if (bar) bars.stop();
     for (const [s, h] of Object.entries(handlers)) process.off(s, h);

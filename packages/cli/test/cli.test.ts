@@ -7,10 +7,15 @@ import { decodeJpeg, readJpegInfo } from '@codiff/jpeg-codec';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/index.js';
+import { startBackend } from '../src/backend.js';
 import { bytesSource, SafetensorsFile } from '@codiff/nn';
 import { golden, goldenJson, sharedPhotos } from '../../../test-support/golden.js';
+import { flatPng } from '../../../test-support/hostile-images.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+// Commands run in this process here: one wasm thread (multi-threaded wasm starts in its own processes, as the
+// built binary's tests and @codiff/nn's thread test run it).
+process.env.CODIFF_WASM_THREADS = '1';
 const JPEG_DIR = golden('jpeg');
 const BIN = resolve(here, '../dist/bin.js');
 
@@ -205,6 +210,77 @@ describe('codiff convert-weights', () => {
     expect(png.err).toMatch(/not a PyTorch checkpoint/);
     const ext = await codiff('convert-weights', join(fixtures, 'state_zip.pth'), join(dir, 'out.bin'));
     expect(ext.err).toMatch(/must be a \.safetensors file/);
+  });
+});
+
+describe('codiff convert-weights on the official CaVE checkpoint', () => {
+  it('turns the legacy G.pth into safetensors that load as the same CaVE', async () => {
+    const out = join(dir, 'cave.safetensors');
+    const r = await codiff('convert-weights', golden('cave', 'G.pth'), out);
+    expect(r.out).toMatch(/184 tensors \(F32\)/);
+    await startBackend();
+    const { loadCave } = await import('@codiff/cave/node');
+    const [a, b] = await Promise.all([loadCave(out), loadCave(golden('cave', 'G.pth'))]);
+    const [sa, sb] = await Promise.all([a.stateDict(), b.stateDict()]);
+    for (const [k, t] of sb) expect(sa.get(k)!.data, k).toEqual(t.data);
+    a.dispose();
+    b.dispose();
+  });
+});
+
+describe('codiff quality and cave-plot (with the golden tiny CaVE as --model)', () => {
+  const model = golden('cave', 'weights.safetensors');
+
+  it('prints the QF of the tables beside CaVE’s estimate, which equals the library’s', async () => {
+    const jpg = join(dir, 'q37.jpg');
+    await codiff('degrade', sharedPhotos('test', 'Kodak-nonLIVE1', 'kodim07.png'), '-q', '37', '-o', jpg);
+    const grey = join(dir, 'grey-q80.jpg');
+    await codiff('degrade', sharedPhotos('test', 'Classic5', 'boats.png'), '-q', '80', '-o', grey);
+    const png = sharedPhotos('test', 'Classic5', 'lena.png');
+    const r = await codiff('quality', jpg, grey, png, '--model', model, '--json');
+    expect(r.err).toBe('');
+    const rows = JSON.parse(r.out) as { file: string; tables: { quality: number; exact: boolean } | null; cave: number }[];
+    expect(rows.map((x) => x.tables)).toEqual([{ quality: 37, exact: true }, { quality: 80, exact: true }, null]);
+
+    const tf = await import('@tensorflow/tfjs-core');
+    const { loadCave } = await import('@codiff/cave/node');
+    const cave = await loadCave(model);
+    const pixels = decodeJpeg(readFileSync(jpg));
+    const x = tf.tidy(() => tf.div(tf.tensor4d(pixels.data, [1, pixels.height, pixels.width, 3], 'float32'), 255) as import('@tensorflow/tfjs-core').Tensor4D);
+    expect(rows[0].cave).toBeCloseTo(await cave.estimateQuality(x), 3);
+    tf.dispose(x);
+    cave.dispose();
+
+    const text = await codiff('quality', jpg, png, '--model', model);
+    expect(text.out.split('\n')).toEqual([
+      expect.stringMatching(/q37\.jpg: tables QF 37; CaVE \d+\.\d$/),
+      expect.stringMatching(/lena\.png: tables none \(not a JPEG\); CaVE \d+\.\d$/),
+    ]);
+  });
+
+  it('reports a missing model or file in one line', async () => {
+    const r = await codiff('quality', join(dir, 'q37.jpg'), '--model', join(dir, 'none.safetensors'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^codiff: .*none\.safetensors: no such file$/);
+    const small = join(dir, 'small.png');
+    writeFileSync(small, flatPng(16, 16));
+    expect((await codiff('quality', small, '--model', model)).err).toMatch(/^codiff: .*small\.png: 16×16 is too small for CaVE \(at least 25×25\)$/);
+  });
+
+  it('cave-plot draws the embeddings of each photo at each QF and prints the estimate’s error per QF', async () => {
+    const out = join(dir, 'cave-map.png');
+    const r = await codiff('cave-plot', '--data', sharedPhotos('test', 'Classic5'), '--qf', '5,30,90', '-o', out, '--model', model);
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.split('\n');
+    expect(lines[0]).toBe('QF  | mean estimate | MAE');
+    expect(lines.slice(1, 4).map((l) => Number(l.split('|')[0]))).toEqual([5, 30, 90]);
+    expect(lines[4]).toBe(`5 photos; map in ${out}`);
+    const png = PNG.sync.read(readFileSync(out));
+    expect(png.width).toBeGreaterThan(400);
+    const svg = join(dir, 'cave-map.svg');
+    await codiff('cave-plot', '--data', sharedPhotos('test', 'Classic5'), '--qf', '10,50', '-o', svg, '--model', model);
+    expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[^]*CaVE embeddings of 5 photos × 2 QFs/);
+    expect((await codiff('cave-plot', '--data', dir, '-o', join(dir, 'map.gif'), '--model', model)).err).toMatch(/the plot is written as \.png or \.svg/);
   });
 });
 

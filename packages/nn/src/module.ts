@@ -127,6 +127,8 @@ export interface LoadReport {
   /** Checkpoint tensors the model has no parameter for. */
   readonly unexpected: string[];
   readonly shapeMismatches: { key: string; expected: readonly number[]; got: readonly number[] }[];
+  /** Trainable parameters stored as integers or booleans (a checkpoint of something else). */
+  readonly dtypeMismatches: { key: string; got: string }[];
 }
 
 /**
@@ -202,7 +204,7 @@ export abstract class Module {
   loadStateDict(dict: ReadonlyMap<string, HostTensor>, options: { strict?: boolean; prefix?: string } = {}): LoadReport {
     const strict = options.strict ?? true;
     const report = this.compareStateDict(dict, options.prefix ?? '');
-    const problems = report.missing.length + report.unexpected.length + report.shapeMismatches.length;
+    const problems = report.missing.length + report.unexpected.length + report.shapeMismatches.length + report.dtypeMismatches.length;
     if (strict && problems > 0) throw new NnError(describeProblems(report));
     for (const [key, p] of this.namedParameters(options.prefix ?? '')) {
       const t = dict.get(key);
@@ -215,20 +217,21 @@ export abstract class Module {
   }
 
   /** Throw an NnError naming every missing, unexpected or mis-shaped key of `dict` (shapes only are read). */
-  checkStateDict(dict: ReadonlyMap<string, { shape: readonly number[] }>): void {
+  checkStateDict(dict: ReadonlyMap<string, { shape: readonly number[]; dtype?: string }>): void {
     const report = this.compareStateDict(dict, '');
-    if (report.missing.length + report.unexpected.length + report.shapeMismatches.length > 0) {
+    if (report.missing.length + report.unexpected.length + report.shapeMismatches.length + report.dtypeMismatches.length > 0) {
       throw new NnError(describeProblems(report));
     }
   }
 
-  private compareStateDict(dict: ReadonlyMap<string, { shape: readonly number[] }>, prefix: string): LoadReport {
-    const report: LoadReport = { loaded: [], missing: [], unexpected: [], shapeMismatches: [] };
+  private compareStateDict(dict: ReadonlyMap<string, { shape: readonly number[]; dtype?: string }>, prefix: string): LoadReport {
+    const report: LoadReport = { loaded: [], missing: [], unexpected: [], shapeMismatches: [], dtypeMismatches: [] };
     const own = new Map(this.namedParameters(prefix));
     for (const [key, p] of own) {
       const t = dict.get(key);
       if (!t) report.missing.push(key);
       else if (!sameShape(t.shape, p.torchShape)) report.shapeMismatches.push({ key, expected: p.torchShape, got: t.shape });
+      else if (p.trainable && t.dtype && !FLOAT_DTYPES.has(t.dtype)) report.dtypeMismatches.push({ key, got: t.dtype });
     }
     for (const key of dict.keys()) if (key.startsWith(prefix) && !own.has(key)) report.unexpected.push(key);
     return report;
@@ -274,6 +277,8 @@ function initialValue(init: Init, shape: number[], torchShape: readonly number[]
   return out;
 }
 
+const FLOAT_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16']);
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -286,5 +291,6 @@ function describeProblems(r: LoadReport): string {
   if (r.shapeMismatches.length) {
     parts.push(`shape mismatches: ${list(r.shapeMismatches.map((m) => `${m.key} (model ${JSON.stringify(m.expected)}, checkpoint ${JSON.stringify(m.got)})`))}`);
   }
+  if (r.dtypeMismatches.length) parts.push(`not floating point: ${list(r.dtypeMismatches.map((m) => `${m.key} (${m.got})`))}`);
   return `state dict does not match the model: ${parts.join('; ')}`;
 }

@@ -95,8 +95,8 @@ export async function loadModuleWeights(
   try {
     const rename = options.rename ?? ((k: string) => k);
     const byModuleKey = new Map([...where.keys()].map((k) => [rename(k), k]));
-    // Check the whole key set and every shape from the headers before reading any data.
-    const shapes = new Map([...byModuleKey].map(([mk, ck]) => [mk, { shape: where.get(ck)!.tensors.get(ck)!.shape }]));
+    // Check the whole key set, every shape and dtype from the headers before reading any data.
+    const shapes = new Map([...byModuleKey].map(([mk, ck]) => { const info = where.get(ck)!.tensors.get(ck)!; return [mk, { shape: info.shape, dtype: info.dtype }]; }));
     module.checkStateDict(shapes);
     const params = new Map(module.namedParameters());
     const loaded: string[] = [];
@@ -104,7 +104,7 @@ export async function loadModuleWeights(
       params.get(moduleKey)!.assign(await where.get(checkpointKey)!.read(checkpointKey));
       loaded.push(moduleKey);
     }
-    return { loaded, missing: [], unexpected: [], shapeMismatches: [] };
+    return { loaded, missing: [], unexpected: [], shapeMismatches: [], dtypeMismatches: [] };
   } finally {
     for (const f of files) await f.close();
   }

@@ -1,22 +1,22 @@
 // Reading PyTorch checkpoints (`torch.save` files: .pth/.pt/.bin/.ckpt) without executing pickle code. The pickle
 // stream is interpreted by a small virtual machine that knows only the opcodes torch.save emits and builds tensors
 // through a fixed allow-list of constructors; any other global (the way a malicious pickle runs code) is refused.
-import { halfToFloat } from './dtype.js';
+import { halfToFloat, type StoredDtype } from './dtype.js';
 import { NnError } from './errors.js';
 import type { HostTensor } from './safetensors.js';
 
 /** Element types of torch storages, by the storage class name pickled in the checkpoint. */
-const STORAGE_TYPES: Record<string, { bytes: number; read: (view: DataView, offset: number) => number }> = {
-  FloatStorage: { bytes: 4, read: (v, o) => v.getFloat32(o, true) },
-  DoubleStorage: { bytes: 8, read: (v, o) => v.getFloat64(o, true) },
-  HalfStorage: { bytes: 2, read: (v, o) => halfToFloat(v.getUint16(o, true)) },
-  BFloat16Storage: { bytes: 2, read: (v, o) => bf16ToFloat(v.getUint16(o, true)) },
-  LongStorage: { bytes: 8, read: (v, o) => Number(v.getBigInt64(o, true)) },
-  IntStorage: { bytes: 4, read: (v, o) => v.getInt32(o, true) },
-  ShortStorage: { bytes: 2, read: (v, o) => v.getInt16(o, true) },
-  CharStorage: { bytes: 1, read: (v, o) => v.getInt8(o) },
-  ByteStorage: { bytes: 1, read: (v, o) => v.getUint8(o) },
-  BoolStorage: { bytes: 1, read: (v, o) => v.getUint8(o) },
+const STORAGE_TYPES: Record<string, { bytes: number; dtype: StoredDtype; read: (view: DataView, offset: number) => number }> = {
+  FloatStorage: { bytes: 4, dtype: 'F32', read: (v, o) => v.getFloat32(o, true) },
+  DoubleStorage: { bytes: 8, dtype: 'F64', read: (v, o) => v.getFloat64(o, true) },
+  HalfStorage: { bytes: 2, dtype: 'F16', read: (v, o) => halfToFloat(v.getUint16(o, true)) },
+  BFloat16Storage: { bytes: 2, dtype: 'BF16', read: (v, o) => bf16ToFloat(v.getUint16(o, true)) },
+  LongStorage: { bytes: 8, dtype: 'I64', read: (v, o) => Number(v.getBigInt64(o, true)) },
+  IntStorage: { bytes: 4, dtype: 'I32', read: (v, o) => v.getInt32(o, true) },
+  ShortStorage: { bytes: 2, dtype: 'I16', read: (v, o) => v.getInt16(o, true) },
+  CharStorage: { bytes: 1, dtype: 'I8', read: (v, o) => v.getInt8(o) },
+  ByteStorage: { bytes: 1, dtype: 'U8', read: (v, o) => v.getUint8(o) },
+  BoolStorage: { bytes: 1, dtype: 'BOOL', read: (v, o) => v.getUint8(o) },
 };
 
 const bf16Bits = new Uint32Array(1);
@@ -420,7 +420,7 @@ function materialise(t: TensorRef, bytes: Uint8Array, numel: number): HostTensor
       index[d] = 0;
     }
   }
-  return { shape: t.size, data };
+  return { shape: t.size, data, dtype: type.dtype };
 }
 
 function finish(root: Value, storageBytes: (ref: StorageRef) => Uint8Array, fileBytes: number, options: CheckpointLimits, name: string): Map<string, HostTensor> {
@@ -544,14 +544,16 @@ function readLegacyCheckpoint(bytes: Uint8Array, name: string, limits: Checkpoin
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = keys.end;
   for (const key of keys.value.map(String)) {
-    if (pos + 8 > bytes.length) throw new NnError(`${name}: truncated at storage ${key}`);
+    if (pos + 8 > bytes.length) throw new NnError(`${name}: truncated: storage ${key}'s header at byte ${pos} is past the end (${bytes.length} bytes)`);
     const numel = Number(view.getBigInt64(pos, true));
     if (numel < 0) throw new NnError(`${name}: storage ${key} has a negative size`);
     const typeName = types.get(key);
     if (!typeName) throw new NnError(`${name}: storage ${key} is listed but never referenced`);
     const type = STORAGE_TYPES[typeName];
     const size = numel * type.bytes;
-    if (pos + 8 + size > bytes.length) throw new NnError(`${name}: truncated at storage ${key}`);
+    if (pos + 8 + size > bytes.length) {
+      throw new NnError(`${name}: truncated: storage ${key} needs bytes ${pos + 8}..${pos + 8 + size}, the file ends at byte ${bytes.length}`);
+    }
     storages.set(key, bytes.subarray(pos + 8, pos + 8 + size));
     pos += 8 + size;
   }

@@ -27,6 +27,8 @@ export interface Stage1Config {
   /** Micro-batches per optimiser step (gradient accumulation): the effective batch is batchSize × accumulate. */
   readonly accumulate: number;
   readonly optimizer: OptimizerConfig;
+  /** Weight of L1(qf) beside L1(reconstruction); the official 1e-3 when absent. */
+  readonly qfLossWeight?: number;
   readonly steps: number;
   readonly checkpointEvery: number;
   readonly validateEvery: number;
@@ -53,6 +55,7 @@ export function validateStage1Config(c: Stage1Config, where: string): Stage1Conf
   if (c.patch % 32 !== 0) fail(`patch must be a multiple of 32 (got ${c.patch})`);
   if (!Number.isInteger(c.seed) || c.seed < 0) fail(`seed must be a non-negative integer (got ${JSON.stringify(c.seed)})`);
   if (!c.optimizer || !['adam', 'adamw'].includes(c.optimizer.type)) fail('optimizer.type must be "adam" or "adamw"');
+  if (c.qfLossWeight !== undefined && !(c.qfLossWeight >= 0)) fail(`qfLossWeight must be a non-negative number (got ${JSON.stringify(c.qfLossWeight)})`);
   if (!(c.optimizer.lr > 0)) fail(`optimizer.lr must be positive (got ${JSON.stringify(c.optimizer.lr)})`);
   return c;
 }

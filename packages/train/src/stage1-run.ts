@@ -89,7 +89,7 @@ export async function trainStage1(options: Stage1RunOptions): Promise<TrainSumma
       }));
     },
     losses: (batch) => {
-      const l = stage1Losses(cave, batch);
+      const l = stage1Losses(cave, batch, config.qfLossWeight);
       return { total: l.total, reconstruction: l.reconstruction, qf: l.quality };
     },
     disposeBatch: (batch) => tf.dispose([batch.lq, batch.hq, batch.target]),

@@ -18,12 +18,15 @@ export interface Stage1Losses {
 /** The official weight of the QF loss beside the reconstruction L1. */
 export const QF_LOSS_WEIGHT = 1e-3;
 
-/** L1(reconstruction, HQ) + 1e-3·L1(qf, (100 − QF)/100), mean reductions, as `CaVETrainer.optimize_parameters`. */
-export function stage1Losses(cave: CaVE, batch: Stage1Batch): Stage1Losses {
+/**
+ * L1(reconstruction, HQ) + w·L1(qf, (100 − QF)/100), mean reductions, as `CaVETrainer.optimize_parameters`
+ * (w = 1e-3 there).
+ */
+export function stage1Losses(cave: CaVE, batch: Stage1Batch, qfWeight = QF_LOSS_WEIGHT): Stage1Losses {
   return tf.tidy(() => {
     const out = cave.forward(batch.lq);
     const reconstruction = tf.mean(tf.abs(tf.sub(out.reconstruction, batch.hq))) as tf.Scalar;
-    const quality = tf.mul(tf.mean(tf.abs(tf.sub(tf.reshape(out.qf, [-1]), batch.target))), QF_LOSS_WEIGHT) as tf.Scalar;
+    const quality = tf.mul(tf.mean(tf.abs(tf.sub(tf.reshape(out.qf, [-1]), batch.target))), qfWeight) as tf.Scalar;
     return { total: tf.add(reconstruction, quality) as tf.Scalar, reconstruction, quality };
   });
 }
