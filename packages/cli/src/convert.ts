@@ -1,4 +1,3 @@
-import { readFileBytes } from '@codiff/image-io/node';
 import type { CheckpointLimits } from '@codiff/nn';
 import { CliError, writeOutput } from './io.js';
 
@@ -18,11 +17,14 @@ export interface ConvertResult {
   bytes: number;
 }
 
-/** A PyTorch checkpoint (.pth/.pt/.bin) → safetensors, without executing its pickle code. */
+/**
+ * A PyTorch checkpoint (.pth/.pt/.bin, read without executing its pickle code) or a safetensors file → safetensors
+ * in the chosen dtype (e.g. F16 to halve a model).
+ */
 export async function convertWeightsCommand(args: ConvertArgs): Promise<ConvertResult> {
   if (!args.output.endsWith('.safetensors')) throw new CliError(`${args.output}: the output must be a .safetensors file`);
-  const nn = await import('@codiff/nn');
-  const tensors = nn.readTorchCheckpoint(await readFileBytes(args.input), args.input, args.limits);
+  const [nn, { readStateDictFile }] = await Promise.all([import('@codiff/nn'), import('@codiff/nn/node')]);
+  const tensors = await readStateDictFile(args.input, args.limits);
   const kept = [...tensors].filter(([key]) => args.only.length === 0 || args.only.some((p) => key.startsWith(p)));
   if (kept.length === 0) throw new CliError(`${args.input}: no tensor key starts with ${args.only.join(' or ')}`);
   const out = nn.writeSafetensors(

@@ -179,8 +179,8 @@ export function buildProgram(io: Io): Command {
 
   program
     .command('convert-weights')
-    .description('convert a PyTorch checkpoint (.pth/.pt/.bin, zip or legacy format) to safetensors without running its pickle code')
-    .argument('<input>', 'PyTorch checkpoint')
+    .description('convert a PyTorch checkpoint (.pth/.pt/.bin, zip or legacy format; its pickle code is never run) or a safetensors file to safetensors')
+    .argument('<input>', 'PyTorch checkpoint or .safetensors')
     .argument('<output>', 'output .safetensors (written atomically; never the input)')
     .option('--only <prefix...>', "keep only keys starting with these prefixes (e.g. 'features.' for VGG16)", [])
     .option('--dtype <dtype>', 'stored dtype: F32, F16, BF16', 'F32')
@@ -240,6 +240,7 @@ export function buildProgram(io: Io): Command {
     .requiredOption('--out <folder>', 'run folder: checkpoint.safetensors, cave.safetensors, log.jsonl, loss-curve.svg')
     .option('--config <name|file>', "'lite', 'official', or a JSON file of the same shape", 'lite')
     .option('--resume', 'continue the run in --out from its checkpoint', false)
+    .option('--init <weights>', 'start a new run from these CaVE weights (a run’s cave.safetensors, or the official cave.pth)')
     .option('--steps <n>', 'override the configuration’s step count', positiveInt('--steps'))
     .option('--seed <n>', 'override the configuration’s seed', intIn('--seed', 0, 2 ** 31 - 1))
     .option('--workers <n>', 'data worker threads (default: cores, at most 4)', intIn('--workers', 1, 64))
@@ -252,6 +253,7 @@ export function buildProgram(io: Io): Command {
         val: opts.val,
         out: opts.out,
         resume: opts.resume,
+        init: opts.init,
         steps: opts.steps,
         seed: opts.seed,
         workers: opts.workers,

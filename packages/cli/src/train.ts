@@ -8,6 +8,7 @@ export interface TrainStage1Args {
   val?: string;
   out: string;
   resume: boolean;
+  init?: string;
   /** Overrides of the configuration file. */
   steps?: number;
   seed?: number;
@@ -56,6 +57,7 @@ export async function trainStage1Command(args: TrainStage1Args) {
       val: args.val,
       out: args.out,
       resume: args.resume,
+      init: args.init,
       workers: args.workers,
       signal: stop.signal,
       onProgress,

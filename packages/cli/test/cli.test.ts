@@ -225,6 +225,12 @@ describe('codiff convert-weights on the official CaVE checkpoint', () => {
     for (const [k, t] of sb) expect(sa.get(k)!.data, k).toEqual(t.data);
     a.dispose();
     b.dispose();
+    // safetensors in, F16 out: half the bytes, values rounded to half precision.
+    const half = join(dir, 'cave-f16.safetensors');
+    expect((await codiff('convert-weights', out, half, '--dtype', 'F16')).out).toMatch(/184 tensors \(F16\)/);
+    const file = await SafetensorsFile.open(bytesSource(new Uint8Array(readFileSync(half)), half));
+    expect(file.tensors.get('m_head.weight')!.dtype).toBe('F16');
+    expect(readFileSync(half).length).toBeLessThan(0.6 * readFileSync(out).length);
   });
 });
 

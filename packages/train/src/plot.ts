@@ -7,21 +7,26 @@ export interface LinePoint {
   readonly series: string;
 }
 
-/** Loss curves: one line per series over steps, each series in its own panel with its own y scale. */
+/** Loss curves: one panel per series over steps, each with its own y scale; validation points are marked. */
 export async function lineChartSvg(points: readonly LinePoint[], title: string): Promise<string> {
+  const encoding = {
+    x: { field: 'step', type: 'quantitative', title: 'step' },
+    y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
+    color: { field: 'series', type: 'nominal', legend: null },
+  };
   return renderSvg({
     title,
     data: { values: points },
-    mark: { type: 'line', strokeWidth: 1.2 },
-    encoding: {
-      x: { field: 'step', type: 'quantitative', title: 'step' },
-      y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
-      color: { field: 'series', type: 'nominal', legend: null },
-      row: { field: 'series', type: 'nominal', title: null },
+    facet: { row: { field: 'series', type: 'nominal', title: null } },
+    spec: {
+      width: 560,
+      height: 160,
+      layer: [
+        { mark: { type: 'line', strokeWidth: 1.2 }, encoding },
+        { transform: [{ filter: "indexof(datum.series, 'val') === 0" }], mark: { type: 'point', filled: true, size: 30 }, encoding },
+      ],
     },
     resolve: { scale: { y: 'independent' } },
-    width: 560,
-    height: 160,
   });
 }
 

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { CaVE } from '@codiff/cave';
 import { saveCave } from '@codiff/cave/node';
+import { readStateDictFile } from '@codiff/nn/node';
 import { readImageFile } from '@codiff/image-io/node';
 import { validateStage1Config, type Stage1Config } from './config.js';
 import { TrainError } from './errors.js';
@@ -46,6 +47,8 @@ export interface Stage1RunOptions {
   readonly val?: string;
   readonly out: string;
   readonly resume?: boolean;
+  /** Start a new run from these CaVE weights (e.g. a previous run's cave.safetensors, or the official cave.pth). */
+  readonly init?: string;
   readonly workers?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: TrainProgress) => void;
@@ -70,12 +73,22 @@ export async function trainStage1(options: Stage1RunOptions): Promise<TrainSumma
     throw new TrainError(`${options.data}: no usable photos (PNG/JPEG at least ${minSize}×${minSize}; ${skipped.length} file(s) skipped)`);
   }
   const validation = options.val ? await validationSet(options.val, config.patch, options.onLog) : undefined;
+  if (options.init && options.resume) throw new TrainError('--init starts a new run; --resume continues one: give one of them');
+  const cave = new CaVE(config.model);
+  officialInit(cave, config.seed);
+  if (options.init) {
+    try {
+      cave.loadStateDict(await readStateDictFile(options.init));
+    } catch (e) {
+      cave.dispose();
+      throw new TrainError(`--init ${options.init}: ${(e as Error).message}`);
+    }
+  }
+  // Worker threads keep the process alive: start them only once nothing else can fail before the finally below.
   const loader = new PairLoader({ photos, patch: config.patch, batchSize: config.batchSize, seed: config.seed, workers: options.workers, onSkip: (f) => {
     skipped.push(f);
     report(f);
   } });
-  const cave = new CaVE(config.model);
-  officialInit(cave, config.seed);
   const p = config.patch;
   const task: TrainingTask<Stage1Batch> = {
     stage: 'stage1',

@@ -36,7 +36,7 @@ function tinyConfig(overrides: Record<string, unknown> = {}): string {
   return path;
 }
 
-const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, CODIFF_WASM_THREADS: '' } });
+const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, CODIFF_WASM_THREADS: '' } });
 
 describe('codiff train stage1 (child processes on wasm)', () => {
   let data: string;
@@ -84,6 +84,21 @@ describe('codiff train stage1 (child processes on wasm)', () => {
     const steps = readFileSync(join(killed, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((l) => l.type === 'train').map((l) => l.step);
     expect(steps).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
   }, 300_000);
+
+  it('--init starts a new run from trained weights; a checkpoint of another configuration is named', () => {
+    const config = tinyConfig({ steps: 1, checkpointEvery: 1 });
+    const fresh = cli(['train', 'stage1', '--config', config, '--data', data, '--out', join(work, 'fresh-1')]);
+    const from = cli(['train', 'stage1', '--config', config, '--data', data, '--out', join(work, 'init-1'), '--init', join(work, 'whole', 'cave.safetensors')]);
+    expect(from.status, from.stderr).toBe(0);
+    const firstLoss = (dir: string) => JSON.parse(readFileSync(join(work, dir, 'log.jsonl'), 'utf8').split('\n')[0]).loss as number;
+    expect(fresh.status).toBe(0);
+    // The same first batch: the 30-step weights reconstruct it better than a fresh initialisation.
+    expect(firstLoss('init-1')).toBeLessThan(0.8 * firstLoss('fresh-1'));
+    const other = cli(['train', 'stage1', '--config', tinyConfig({ model: { channels: [4, 8, 12, 20], blocks: 1 } }), '--data', data, '--out', join(work, 'init-2'), '--init', join(work, 'whole', 'cave.safetensors')]);
+    expect(other.stderr.trim()).toMatch(/^codiff: --init .*cave\.safetensors: state dict does not match the model: shape mismatches: m_down3\.1\.weight/);
+    const both = cli(['train', 'stage1', '--config', config, '--data', data, '--out', join(work, 'init-1'), '--init', join(work, 'whole', 'cave.safetensors'), '--resume']);
+    expect(both.stderr.trim()).toBe('codiff: --init starts a new run; --resume continues one: give one of them');
+  }, 120_000);
 
   it('SIGTERM finishes the step, writes a checkpoint and says how to resume', async () => {
     const out = join(work, 'terminated');
