@@ -1,15 +1,8 @@
 // Node-only: loading and saving CaVE checkpoints from files.
 import { writeSafetensors, type CheckpointLimits, type HostTensor } from '@codiff/nn';
 import { readStateDictFile } from '@codiff/nn/node';
-import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '@codiff/image-io/node';
 import { CaVE, caveConfigOf, type CaveConfig } from './cave.js';
-
-/**
- * The CaVE trained by this project (the `lite` stage-1 configuration on the shared training photos; see
- * models/README.md), shipped with the package and used when no other model is named.
- */
-export const DEFAULT_CAVE_MODEL = fileURLToPath(new URL('../models/cave-lite.safetensors', import.meta.url));
 
 /**
  * A CaVE from a checkpoint file: the official `cave.pth`/`G.pth` (zip or legacy `torch.save`, read without running

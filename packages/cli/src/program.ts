@@ -199,7 +199,7 @@ export function buildProgram(io: Io): Command {
       .command('quality')
       .description('JPEG quality: the QF read from each file’s quantisation tables beside CaVE’s estimate from the pixels alone')
       .argument('<image...>', 'JPEG files (a PNG gets CaVE’s estimate only)')
-      .option('--model <file>', 'CaVE weights (.safetensors or the official .pth); default: the bundled lite CaVE')
+      .requiredOption('--model <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth')
       .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
       .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
       .option('--json', 'print JSON', false),
@@ -220,7 +220,7 @@ export function buildProgram(io: Io): Command {
     .requiredOption('--data <folder>', 'photos (PNG/JPEG, searched recursively; larger ones are centre-cropped to 512²)')
     .option('--qf <list>', 'JPEG qualities', qualityList, [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90])
     .requiredOption('-o, --output <file>', 'the map, .png or .svg')
-    .option('--model <file>', 'CaVE weights; default: the bundled lite CaVE')
+    .requiredOption('--model <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth')
     .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
     .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
     .option('--seed <n>', 'UMAP seed', intIn('--seed', 0, 2 ** 31 - 1), 0)

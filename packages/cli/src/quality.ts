@@ -11,21 +11,15 @@ export interface QualityRow {
   cave: number;
 }
 
-/** Load a CaVE (default: the bundled one) on a backend, with a clear line when the file is missing. */
-export async function loadCaveModel(model: string | undefined, backend: string | undefined, threads?: number) {
+/** Load a CaVE checkpoint on a backend. */
+export async function loadCaveModel(model: string, backend: string | undefined, threads?: number) {
   const caveNode = await import('@codiff/cave/node');
   await startBackend(backend, threads);
-  const path = model ?? caveNode.DEFAULT_CAVE_MODEL;
-  try {
-    return await caveNode.loadCave(path);
-  } catch (e) {
-    if (!model && /no such file/.test((e as Error).message)) throw new CliError(`the bundled CaVE model is missing (${path}); give one with --model`);
-    throw e;
-  }
+  return caveNode.loadCave(model);
 }
 
 /** `codiff quality`: each file's QF from its tables beside CaVE's estimate from its pixels alone. */
-export async function qualityCommand(files: string[], args: { model?: string; backend?: string; threads?: number; maxPixels: number }): Promise<QualityRow[]> {
+export async function qualityCommand(files: string[], args: { model: string; backend?: string; threads?: number; maxPixels: number }): Promise<QualityRow[]> {
   const [{ readJpegInfo }, { decodeImage }, tf] = await Promise.all([import('@codiff/jpeg-codec'), import('@codiff/image-io'), import('@tensorflow/tfjs-core')]);
   const cave = await loadCaveModel(args.model, args.backend, args.threads);
   try {
@@ -52,7 +46,7 @@ export interface CavePlotArgs {
   data: string;
   qualities: number[];
   output: string;
-  model?: string;
+  model: string;
   backend?: string;
   threads?: number;
   seed: number;

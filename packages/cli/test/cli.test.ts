@@ -265,6 +265,7 @@ describe('codiff quality and cave-plot (with the golden tiny CaVE as --model)', 
   });
 
   it('reports a missing model or file in one line', async () => {
+    expect((await codiff('quality', join(dir, 'q37.jpg'))).err).toBe("codiff: required option '--model <file>' not specified");
     const r = await codiff('quality', join(dir, 'q37.jpg'), '--model', join(dir, 'none.safetensors'));
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^codiff: .*none\.safetensors: no such file$/);

@@ -20,6 +20,10 @@ const CASES: Case[] = [
   { name: '3×3 stride 2 pad 1', x: [1, 8, 10, 4], k: 3, cout: 6, stride: 2, pad: 1 },
   { name: '3×3 stride 2 valid, odd size', x: [2, 9, 7, 3], k: 3, cout: 2, stride: 2, pad: 'valid' },
   { name: '3×3 same', x: [1, 6, 6, 2], k: 3, cout: 4, stride: 1, pad: 'same' },
+  // Batches of 8 or more take the batch-as-channels convolution for dW.
+  { name: 'batch 8: 3×3 pad 1', x: [8, 7, 9, 4], k: 3, cout: 5, stride: 1, pad: 1 },
+  { name: 'batch 8: 4×4 stride 4 (CaVE’s downsampler)', x: [8, 12, 16, 3], k: 4, cout: 5, stride: 4, pad: 'valid' },
+  { name: 'batch 8: 3×3 stride 2 valid, odd size', x: [8, 9, 7, 3], k: 3, cout: 2, stride: 2, pad: 'valid' },
 ];
 
 /** d(Σ w ⊙ conv(x, f))/d{x, f} through the registered gradient on the current backend. */
@@ -37,7 +41,7 @@ function grads(c: Case, seed: number) {
   });
 }
 
-describe('Conv2D gradients on wasm (dW by per-tap matMul, dX by rotated-filter conv)', () => {
+describe('Conv2D gradients on wasm (dW by per-tap matMul or a batch-as-channels conv, dX by rotated-filter conv)', () => {
   it.each(CASES)('$name equals the cpu backend\'s stock gradients', async (c) => {
     await useBackend('cpu');
     const ref = grads(c, 11);

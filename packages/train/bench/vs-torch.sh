@@ -9,7 +9,7 @@ mkdir -p ../../.bench
 out=../../.bench/stage1.jsonl
 : > "$out"
 lite=(--channels 16,32,64,128 --blocks 2 --patch 64 --batch 8 --steps 5)
-full=(--channels 64,128,256,512 --blocks 4 --patch 256 --batch 1 --steps 2)
+full=(--channels 64,128,256,512 --blocks 4 --patch 256 --batch 1 --steps 1)
 torch_python=/usr/bin/python3
 for threads in 1 2; do
   npx tsx bench/stage1-step.ts "${lite[@]}" --threads "$threads" | tee -a "$out"
