@@ -41,7 +41,8 @@ function filterGradientByTaps(padded: tf.Tensor4D, filterShape: readonly number[
   const [kh, kw, cin, cout] = filterShape;
   const [b, oh, ow] = dy.shape;
   const [sh, sw] = stride;
-  const dyRows = tf.reshape(dy, [b * oh * ow, cout]) as tf.Tensor2D;
+  // dWᵀ per tap = dyᵀ·window: dy is transposed once, instead of every tap's window.
+  const dyColumns = tf.transpose(tf.reshape(dy, [b * oh * ow, cout])) as tf.Tensor2D;
   const taps: tf.Tensor2D[] = [];
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
@@ -49,10 +50,10 @@ function filterGradientByTaps(padded: tf.Tensor4D, filterShape: readonly number[
         sh === 1 && sw === 1
           ? tf.slice(padded, [0, i, j, 0], [b, oh, ow, cin])
           : tf.stridedSlice(padded, [0, i, j, 0], [b, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, cin], [1, sh, sw, 1]);
-      taps.push(matMul(tf.reshape(window, [b * oh * ow, cin]) as tf.Tensor2D, dyRows, true, false));
+      taps.push(matMul(dyColumns, tf.reshape(window, [b * oh * ow, cin]) as tf.Tensor2D));
     }
   }
-  return tf.reshape(tf.stack(taps), [kh, kw, cin, cout]) as tf.Tensor4D;
+  return tf.transpose(tf.reshape(tf.stack(taps), [kh, kw, cout, cin]), [0, 1, 3, 2]) as tf.Tensor4D;
 }
 
 /**
