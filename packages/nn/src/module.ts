@@ -217,21 +217,21 @@ export abstract class Module {
   }
 
   /** Throw an NnError naming every missing, unexpected or mis-shaped key of `dict` (shapes only are read). */
-  checkStateDict(dict: ReadonlyMap<string, { shape: readonly number[]; dtype?: string }>): void {
+  checkStateDict(dict: ReadonlyMap<string, { shape: readonly number[]; storedAs?: string }>): void {
     const report = this.compareStateDict(dict, '');
     if (report.missing.length + report.unexpected.length + report.shapeMismatches.length + report.dtypeMismatches.length > 0) {
       throw new NnError(describeProblems(report));
     }
   }
 
-  private compareStateDict(dict: ReadonlyMap<string, { shape: readonly number[]; dtype?: string }>, prefix: string): LoadReport {
+  private compareStateDict(dict: ReadonlyMap<string, { shape: readonly number[]; storedAs?: string }>, prefix: string): LoadReport {
     const report: LoadReport = { loaded: [], missing: [], unexpected: [], shapeMismatches: [], dtypeMismatches: [] };
     const own = new Map(this.namedParameters(prefix));
     for (const [key, p] of own) {
       const t = dict.get(key);
       if (!t) report.missing.push(key);
       else if (!sameShape(t.shape, p.torchShape)) report.shapeMismatches.push({ key, expected: p.torchShape, got: t.shape });
-      else if (p.trainable && t.dtype && !FLOAT_DTYPES.has(t.dtype)) report.dtypeMismatches.push({ key, got: t.dtype });
+      else if (p.trainable && t.storedAs && !FLOAT_DTYPES.has(t.storedAs)) report.dtypeMismatches.push({ key, got: t.storedAs });
     }
     for (const key of dict.keys()) if (key.startsWith(prefix) && !own.has(key)) report.unexpected.push(key);
     return report;

@@ -96,7 +96,7 @@ export async function loadModuleWeights(
     const rename = options.rename ?? ((k: string) => k);
     const byModuleKey = new Map([...where.keys()].map((k) => [rename(k), k]));
     // Check the whole key set, every shape and dtype from the headers before reading any data.
-    const shapes = new Map([...byModuleKey].map(([mk, ck]) => { const info = where.get(ck)!.tensors.get(ck)!; return [mk, { shape: info.shape, dtype: info.dtype }]; }));
+    const shapes = new Map([...byModuleKey].map(([mk, ck]) => { const info = where.get(ck)!.tensors.get(ck)!; return [mk, { shape: info.shape, storedAs: info.dtype }]; }));
     module.checkStateDict(shapes);
     const params = new Map(module.namedParameters());
     const loaded: string[] = [];

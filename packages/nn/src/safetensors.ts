@@ -31,7 +31,7 @@ export interface HostTensor {
   readonly shape: readonly number[];
   readonly data: Float32Array;
   /** How a reader found it stored (the data is float32 either way); absent for tensors made in memory. */
-  readonly dtype?: StoredDtype;
+  readonly storedAs?: StoredDtype;
 }
 
 /** Headers larger than this are refused rather than parsed (the format's own readers use the same bound). */
@@ -102,7 +102,7 @@ export class SafetensorsFile {
     const info = this.tensors.get(name);
     if (!info) throw new NnError(`${this.source.name}: no tensor '${name}'`);
     const bytes = await this.source.read(info.begin, info.end - info.begin);
-    return { shape: info.shape, data: toFloat32(bytes, info.dtype), dtype: info.dtype };
+    return { shape: info.shape, data: toFloat32(bytes, info.dtype), storedAs: info.dtype };
   }
 
   /** Read every tensor whose name passes `filter`. */

@@ -420,7 +420,7 @@ function materialise(t: TensorRef, bytes: Uint8Array, numel: number): HostTensor
       index[d] = 0;
     }
   }
-  return { shape: t.size, data, dtype: type.dtype };
+  return { shape: t.size, data, storedAs: type.dtype };
 }
 
 function finish(root: Value, storageBytes: (ref: StorageRef) => Uint8Array, fileBytes: number, options: CheckpointLimits, name: string): Map<string, HostTensor> {
