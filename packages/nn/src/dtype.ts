@@ -59,42 +59,36 @@ export function floatToHalf(v: number): number {
   return sign | (e << 10) | r;
 }
 
+const bf16Bits = new Uint32Array(1);
+const bf16Value = new Float32Array(bf16Bits.buffer);
+function bf16ToFloat(h: number): number {
+  bf16Bits[0] = h << 16;
+  return bf16Value[0];
+}
+
+/** One little-endian element of each stored dtype as a number, read at a byte offset (safetensors and torch storages). */
+export const READ_ELEMENT: Record<StoredDtype, (view: DataView, byteOffset: number) => number> = {
+  F64: (v, o) => v.getFloat64(o, true),
+  F32: (v, o) => v.getFloat32(o, true),
+  F16: (v, o) => halfToFloat(v.getUint16(o, true)),
+  BF16: (v, o) => bf16ToFloat(v.getUint16(o, true)),
+  I64: (v, o) => Number(v.getBigInt64(o, true)),
+  I32: (v, o) => v.getInt32(o, true),
+  I16: (v, o) => v.getInt16(o, true),
+  I8: (v, o) => v.getInt8(o),
+  U8: (v, o) => v.getUint8(o),
+  BOOL: (v, o) => v.getUint8(o),
+};
+
 /** Decode little-endian raw tensor bytes of `dtype` to float32. */
 export function toFloat32(bytes: Uint8Array, dtype: StoredDtype): Float32Array {
-  const n = bytes.length / DTYPE_BYTES[dtype];
+  const size = DTYPE_BYTES[dtype];
+  const n = bytes.length / size;
   if (!Number.isInteger(n)) throw new NnError(`${bytes.length} bytes is not a whole number of ${dtype} values`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const read = READ_ELEMENT[dtype];
   const out = new Float32Array(n);
-  switch (dtype) {
-    case 'F32':
-      for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
-      break;
-    case 'F64':
-      for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);
-      break;
-    case 'F16':
-      for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
-      break;
-    case 'BF16':
-      for (let i = 0; i < n; i++) out[i] = new Float32Array(new Uint32Array([view.getUint16(2 * i, true) << 16]).buffer)[0];
-      break;
-    case 'I64':
-      for (let i = 0; i < n; i++) out[i] = Number(view.getBigInt64(8 * i, true));
-      break;
-    case 'I32':
-      for (let i = 0; i < n; i++) out[i] = view.getInt32(4 * i, true);
-      break;
-    case 'I16':
-      for (let i = 0; i < n; i++) out[i] = view.getInt16(2 * i, true);
-      break;
-    case 'I8':
-      for (let i = 0; i < n; i++) out[i] = view.getInt8(i);
-      break;
-    case 'U8':
-    case 'BOOL':
-      out.set(bytes);
-      break;
-  }
+  for (let i = 0; i < n; i++) out[i] = read(view, size * i);
   return out;
 }
 

@@ -1,30 +1,23 @@
 // Reading PyTorch checkpoints (`torch.save` files: .pth/.pt/.bin/.ckpt) without executing pickle code. The pickle
 // stream is interpreted by a small virtual machine that knows only the opcodes torch.save emits and builds tensors
 // through a fixed allow-list of constructors; any other global (the way a malicious pickle runs code) is refused.
-import { halfToFloat, type StoredDtype } from './dtype.js';
+import { DTYPE_BYTES, READ_ELEMENT, type StoredDtype } from './dtype.js';
 import { NnError } from './errors.js';
 import type { HostTensor } from './safetensors.js';
 
 /** Element types of torch storages, by the storage class name pickled in the checkpoint. */
-const STORAGE_TYPES: Record<string, { bytes: number; dtype: StoredDtype; read: (view: DataView, offset: number) => number }> = {
-  FloatStorage: { bytes: 4, dtype: 'F32', read: (v, o) => v.getFloat32(o, true) },
-  DoubleStorage: { bytes: 8, dtype: 'F64', read: (v, o) => v.getFloat64(o, true) },
-  HalfStorage: { bytes: 2, dtype: 'F16', read: (v, o) => halfToFloat(v.getUint16(o, true)) },
-  BFloat16Storage: { bytes: 2, dtype: 'BF16', read: (v, o) => bf16ToFloat(v.getUint16(o, true)) },
-  LongStorage: { bytes: 8, dtype: 'I64', read: (v, o) => Number(v.getBigInt64(o, true)) },
-  IntStorage: { bytes: 4, dtype: 'I32', read: (v, o) => v.getInt32(o, true) },
-  ShortStorage: { bytes: 2, dtype: 'I16', read: (v, o) => v.getInt16(o, true) },
-  CharStorage: { bytes: 1, dtype: 'I8', read: (v, o) => v.getInt8(o) },
-  ByteStorage: { bytes: 1, dtype: 'U8', read: (v, o) => v.getUint8(o) },
-  BoolStorage: { bytes: 1, dtype: 'BOOL', read: (v, o) => v.getUint8(o) },
+const STORAGE_TYPES: Record<string, StoredDtype> = {
+  FloatStorage: 'F32',
+  DoubleStorage: 'F64',
+  HalfStorage: 'F16',
+  BFloat16Storage: 'BF16',
+  LongStorage: 'I64',
+  IntStorage: 'I32',
+  ShortStorage: 'I16',
+  CharStorage: 'I8',
+  ByteStorage: 'U8',
+  BoolStorage: 'BOOL',
 };
-
-const bf16Bits = new Uint32Array(1);
-const bf16Value = new Float32Array(bf16Bits.buffer);
-function bf16ToFloat(h: number): number {
-  bf16Bits[0] = h << 16;
-  return bf16Value[0];
-}
 
 /** A pickled `torch.<Name>Storage` class. */
 class StorageClass {
@@ -401,26 +394,27 @@ function checkedNumel(t: TensorRef, storageBytes: number, key: string): number {
   if (!Number.isSafeInteger(numel) || numel > span) {
     throw tooLarge(`tensor '${key}' is an overlapping view (${numel} elements over ${span} storage elements); refusing to expand it`);
   }
-  if ((offset + span) * STORAGE_TYPES[t.storage.type].bytes > storageBytes) throw new NnError(`tensor '${key}' reaches past its storage`);
+  if ((offset + span) * DTYPE_BYTES[STORAGE_TYPES[t.storage.type]] > storageBytes) throw new NnError(`tensor '${key}' reaches past its storage`);
   return numel;
 }
 
 /** Read a tensor as float32, honouring offset and strides (non-contiguous tensors are gathered). */
 function materialise(t: TensorRef, bytes: Uint8Array, numel: number): HostTensor {
-  const type = STORAGE_TYPES[t.storage.type];
+  const dtype = STORAGE_TYPES[t.storage.type];
+  const [read, size] = [READ_ELEMENT[dtype], DTYPE_BYTES[dtype]];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const data = new Float32Array(numel);
   const index = new Array<number>(t.size.length).fill(0);
   for (let i = 0; i < numel; i++) {
     let element = t.offset;
     for (let d = 0; d < index.length; d++) element += index[d] * t.stride[d];
-    data[i] = type.read(view, element * type.bytes);
+    data[i] = read(view, element * size);
     for (let d = index.length - 1; d >= 0; d--) {
       if (++index[d] < t.size[d]) break;
       index[d] = 0;
     }
   }
-  return { shape: t.size, data, storedAs: type.dtype };
+  return { shape: t.size, data, storedAs: dtype };
 }
 
 function finish(root: Value, storageBytes: (ref: StorageRef) => Uint8Array, fileBytes: number, options: CheckpointLimits, name: string): Map<string, HostTensor> {
@@ -549,8 +543,7 @@ function readLegacyCheckpoint(bytes: Uint8Array, name: string, limits: Checkpoin
     if (numel < 0) throw new NnError(`${name}: storage ${key} has a negative size`);
     const typeName = types.get(key);
     if (!typeName) throw new NnError(`${name}: storage ${key} is listed but never referenced`);
-    const type = STORAGE_TYPES[typeName];
-    const size = numel * type.bytes;
+    const size = numel * DTYPE_BYTES[STORAGE_TYPES[typeName]];
     if (pos + 8 + size > bytes.length) {
       throw new NnError(`${name}: truncated: storage ${key} needs bytes ${pos + 8}..${pos + 8 + size}, the file ends at byte ${bytes.length}`);
     }
