@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { readImageHeader } from '@codiff/image-io';
 import { TrainError } from './errors.js';
 import { Rng } from './rng.js';
-import { drawRecipe, type SampleRecipe } from './samples.js';
+import { batchOf, drawRecipe, type PairBatch, type SampleRecipe, type TrainingPair } from './samples.js';
 import type { PairJob, PairReply } from './data-worker.js';
 
 export interface Photo {
@@ -71,15 +71,6 @@ async function readHeader(path: string) {
   } finally {
     await handle.close();
   }
-}
-
-/** A batch of training pairs, NHWC RGB in [0, 1], with each sample's JPEG quality. */
-export interface PairBatch {
-  readonly hq: Float32Array;
-  readonly lq: Float32Array;
-  readonly quality: number[];
-  readonly size: number;
-  readonly patch: number;
 }
 
 export interface PairLoaderOptions {
@@ -167,21 +158,10 @@ export class PairLoader {
 
   private async assemble(step: number): Promise<PairBatch> {
     const { batchSize: b, patch } = this.options;
-    const size = patch * patch * 3;
-    const hq = new Float32Array(b * size), lq = new Float32Array(b * size);
-    const quality: number[] = [];
-    const samples = await Promise.all(Array.from({ length: b }, (_, i) => this.sample(step * b + i)));
-    samples.forEach((s, i) => {
-      for (let k = 0; k < size; k++) {
-        hq[i * size + k] = s.hq[k] / 255;
-        lq[i * size + k] = s.lq[k] / 255;
-      }
-      quality.push(s.quality);
-    });
-    return { hq, lq, quality, size: b, patch };
+    return batchOf(await Promise.all(Array.from({ length: b }, (_, i) => this.sample(step * b + i))), patch);
   }
 
-  private async sample(j: number): Promise<{ hq: Uint8Array; lq: Uint8Array; quality: number }> {
+  private async sample(j: number): Promise<TrainingPair> {
     const n = this.options.photos.length;
     for (let attempt = 0; attempt < n; attempt++) {
       const { photo, recipe } = this.sampleOf(j, attempt);

@@ -1,5 +1,5 @@
 export { Rng } from './rng.js';
-export { drawRecipe, makePair, dihedral, COMMON_QUALITIES, type SampleRecipe, type TrainingPair } from './samples.js';
+export { drawRecipe, makePair, dihedral, batchOf, COMMON_QUALITIES, type SampleRecipe, type TrainingPair, type PairBatch } from './samples.js';
 export { Adam, AdamW, clipGradNorm, gradientsOf, type AdamOptions, type Gradients } from './optim.js';
 export { stage1Losses, QF_LOSS_WEIGHT, type Stage1Batch, type Stage1Losses } from './stage1.js';
 export { TrainError } from './errors.js';

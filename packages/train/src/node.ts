@@ -1,4 +1,4 @@
-export { scanPhotoFolder, PairLoader, type Photo, type SkippedFile, type PairBatch, type PairLoaderOptions } from './data.js';
+export { scanPhotoFolder, PairLoader, type Photo, type SkippedFile, type PairLoaderOptions } from './data.js';
 export { train, writeCurves, readCheckpointMetadata, CHECKPOINT_FILE, LOG_FILE, CURVE_FILE, type TrainingTask, type TrainerOptions, type TrainProgress, type TrainSummary } from './trainer.js';
 export { trainStage1, loadStage1Config, STAGE1_CONFIG_NAMES, VALIDATION_QUALITIES, type Stage1RunOptions } from './stage1-run.js';
 export { lineChartSvg, scatterSvg, svgToPng, type LinePoint, type ScatterPoint } from './plot.js';

@@ -41,6 +41,28 @@ export interface TrainingPair {
   readonly quality: number;
 }
 
+/** A batch of training pairs, NHWC RGB in [0, 1], with each sample's JPEG quality. */
+export interface PairBatch {
+  readonly hq: Float32Array;
+  readonly lq: Float32Array;
+  readonly quality: number[];
+  readonly size: number;
+  readonly patch: number;
+}
+
+/** Stack `patch`×`patch` pairs into one batch, 8-bit values scaled to [0, 1]. */
+export function batchOf(pairs: readonly TrainingPair[], patch: number): PairBatch {
+  const size = patch * patch * 3;
+  const hq = new Float32Array(pairs.length * size), lq = new Float32Array(pairs.length * size);
+  pairs.forEach((pair, i) => {
+    for (let k = 0; k < size; k++) {
+      hq[i * size + k] = pair.hq[k] / 255;
+      lq[i * size + k] = pair.lq[k] / 255;
+    }
+  });
+  return { hq, lq, quality: pairs.map((p) => p.quality), size: pairs.length, patch };
+}
+
 /** Apply a recipe to an RGB photo: crop, dihedral transform, JPEG round trip of the whole crop, final patch crop. */
 export function makePair(photo: RawImage, recipe: SampleRecipe, patch: number): TrainingPair {
   if (photo.channels !== 3) throw new RangeError(`makePair takes RGB photos (got ${photo.channels} channels)`);

@@ -11,7 +11,7 @@ import { validateStage1Config, type Stage1Config } from './config.js';
 import { TrainError } from './errors.js';
 import { PairLoader, scanPhotoFolder, type SkippedFile } from './data.js';
 import { officialInit } from './init.js';
-import { makePair } from './samples.js';
+import { batchOf, makePair, type PairBatch, type TrainingPair } from './samples.js';
 import { stage1Losses, type Stage1Batch } from './stage1.js';
 import { train, type TrainProgress, type TrainSummary, type TrainingTask } from './trainer.js';
 
@@ -130,41 +130,22 @@ export async function trainStage1(options: Stage1RunOptions): Promise<TrainSumma
   }
 }
 
-interface ValidationSet {
-  readonly lq: Float32Array;
-  readonly hq: Float32Array;
-  readonly quality: number[];
-  readonly patch: number;
-}
-
 /** Centre patches of every validation photo at each validation QF (aligned grid, no transform). */
-async function validationSet(dir: string, patch: number, onLog?: (line: string) => void): Promise<ValidationSet> {
+async function validationSet(dir: string, patch: number, onLog?: (line: string) => void): Promise<PairBatch> {
   const { photos, skipped } = await scanPhotoFolder(dir, patch + 8);
   for (const f of skipped) onLog?.(`skipped validation file ${f.path}: ${f.reason}`);
   if (photos.length === 0) throw new TrainError(`${dir}: no usable validation photos (at least ${patch + 8}×${patch + 8})`);
-  const size = patch * patch * 3;
-  const n = photos.length * VALIDATION_QUALITIES.length;
-  const lq = new Float32Array(n * size), hq = new Float32Array(n * size);
-  const quality: number[] = [];
-  let i = 0;
+  const pairs: TrainingPair[] = [];
   for (const photo of photos) {
     const image = await readImageFile(photo.path, { channels: 'rgb', orient: true });
-    for (const q of VALIDATION_QUALITIES) {
-      const top = (photo.height - patch - 8) >> 1, left = (photo.width - patch - 8) >> 1;
-      const pair = makePair(image, { top, left, mode: 0, quality: q, shiftTop: 0, shiftLeft: 0 }, patch);
-      for (let k = 0; k < size; k++) {
-        lq[i * size + k] = pair.lq[k] / 255;
-        hq[i * size + k] = pair.hq[k] / 255;
-      }
-      quality.push(q);
-      i++;
-    }
+    const top = (photo.height - patch - 8) >> 1, left = (photo.width - patch - 8) >> 1;
+    for (const q of VALIDATION_QUALITIES) pairs.push(makePair(image, { top, left, mode: 0, quality: q, shiftTop: 0, shiftLeft: 0 }, patch));
   }
-  return { lq, hq, quality, patch };
+  return batchOf(pairs, patch);
 }
 
 /** Eval-mode reconstruction L1 and the QF estimate's mean absolute error (in QF units) on the validation set. */
-async function validateStage1(cave: CaVE, v: ValidationSet, batchSize: number): Promise<Record<string, number>> {
+async function validateStage1(cave: CaVE, v: PairBatch, batchSize: number): Promise<Record<string, number>> {
   cave.eval();
   const p = v.patch, size = p * p * 3, n = v.quality.length;
   let l1 = 0, qfError = 0;

@@ -3,7 +3,7 @@ import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { writeSafetensors, type HostTensor, type Module } from '@codiff/nn';
-import { openSafetensorsFile, readSafetensorsFile } from '@codiff/nn/node';
+import { openSafetensorsFile } from '@codiff/nn/node';
 import { writeFileAtomic } from '@codiff/image-io/node';
 import { learningRateAt, type OptimizerConfig } from './config.js';
 import { TrainError } from './errors.js';
@@ -183,16 +183,22 @@ async function saveCheckpoint(path: string, task: TrainingTask<unknown>, optimiz
 }
 
 async function restore(path: string, model: Module, optimizer: Adam, config: unknown): Promise<number> {
-  const all = await readSafetensorsFile(path);
-  const metadata = await readCheckpointMetadata(path);
-  if (metadata.format !== FORMAT) throw new TrainError(`${path}: not a codiff training checkpoint`);
-  if (metadata.config !== JSON.stringify(config)) {
-    throw new TrainError(`${path} was written with another configuration; resume with the same one (its configuration is in the checkpoint metadata)`);
+  const file = await openSafetensorsFile(path);
+  try {
+    // The header decides before any tensor is read.
+    const metadata = file.metadata;
+    if (metadata.format !== FORMAT) throw new TrainError(`${path}: not a codiff training checkpoint`);
+    if (metadata.config !== JSON.stringify(config)) {
+      throw new TrainError(`${path} was written with another configuration; resume with the same one (its configuration is in the checkpoint metadata)`);
+    }
+    const all = await file.readAll();
+    const pick = (prefix: string) => new Map([...all].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
+    model.loadStateDict(pick('model.'));
+    optimizer.loadStateDict(pick('optimizer.'), Number(metadata.optimizer_steps));
+    return Number(metadata.step);
+  } finally {
+    await file.close();
   }
-  const pick = (prefix: string) => new Map([...all].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
-  model.loadStateDict(pick('model.'));
-  optimizer.loadStateDict(pick('optimizer.'), Number(metadata.optimizer_steps));
-  return Number(metadata.step);
 }
 
 /** The metadata of a training checkpoint (step, stage, configuration). */
