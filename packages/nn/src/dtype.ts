@@ -6,11 +6,16 @@ import { NnError } from './errors.js';
  */
 export const DTYPE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 } as const;
 export type StoredDtype = keyof typeof DTYPE_BYTES;
-/** The dtypes we also write. */
-export type FloatDtype = 'F64' | 'F32' | 'F16' | 'BF16';
+const FLOAT_DTYPES = ['F64', 'F32', 'F16', 'BF16'] as const;
+/** The floating-point dtypes, which we also write. */
+export type FloatDtype = (typeof FLOAT_DTYPES)[number];
 
 export function isStoredDtype(d: string): d is StoredDtype {
   return Object.hasOwn(DTYPE_BYTES, d);
+}
+
+export function isFloatDtype(d: string): d is FloatDtype {
+  return (FLOAT_DTYPES as readonly string[]).includes(d);
 }
 
 /** IEEE half → float, exact (every half is representable as a float). */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { isFloatDtype } from './dtype.js';
 import { NnError } from './errors.js';
 import { tfShape, tfToTorch, torchToTf, type ParamLayout } from './layout.js';
 import type { HostTensor } from './safetensors.js';
@@ -204,8 +205,7 @@ export abstract class Module {
   loadStateDict(dict: ReadonlyMap<string, HostTensor>, options: { strict?: boolean; prefix?: string } = {}): LoadReport {
     const strict = options.strict ?? true;
     const report = this.compareStateDict(dict, options.prefix ?? '');
-    const problems = report.missing.length + report.unexpected.length + report.shapeMismatches.length + report.dtypeMismatches.length;
-    if (strict && problems > 0) throw new NnError(describeProblems(report));
+    if (strict && hasProblems(report)) throw new NnError(describeProblems(report));
     for (const [key, p] of this.namedParameters(options.prefix ?? '')) {
       const t = dict.get(key);
       if (t && sameShape(t.shape, p.torchShape)) {
@@ -219,9 +219,7 @@ export abstract class Module {
   /** Throw an NnError naming every missing, unexpected or mis-shaped key of `dict` (shapes only are read). */
   checkStateDict(dict: ReadonlyMap<string, { shape: readonly number[]; storedAs?: string }>): void {
     const report = this.compareStateDict(dict, '');
-    if (report.missing.length + report.unexpected.length + report.shapeMismatches.length + report.dtypeMismatches.length > 0) {
-      throw new NnError(describeProblems(report));
-    }
+    if (hasProblems(report)) throw new NnError(describeProblems(report));
   }
 
   private compareStateDict(dict: ReadonlyMap<string, { shape: readonly number[]; storedAs?: string }>, prefix: string): LoadReport {
@@ -231,7 +229,7 @@ export abstract class Module {
       const t = dict.get(key);
       if (!t) report.missing.push(key);
       else if (!sameShape(t.shape, p.torchShape)) report.shapeMismatches.push({ key, expected: p.torchShape, got: t.shape });
-      else if (p.trainable && t.storedAs && !FLOAT_DTYPES.has(t.storedAs)) report.dtypeMismatches.push({ key, got: t.storedAs });
+      else if (p.trainable && t.storedAs && !isFloatDtype(t.storedAs)) report.dtypeMismatches.push({ key, got: t.storedAs });
     }
     for (const key of dict.keys()) if (key.startsWith(prefix) && !own.has(key)) report.unexpected.push(key);
     return report;
@@ -277,11 +275,11 @@ function initialValue(init: Init, shape: number[], torchShape: readonly number[]
   return out;
 }
 
-const FLOAT_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16']);
-
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
+
+const hasProblems = (r: LoadReport) => r.missing.length + r.unexpected.length + r.shapeMismatches.length + r.dtypeMismatches.length > 0;
 
 function describeProblems(r: LoadReport): string {
   const list = (xs: string[]) => (xs.length > 8 ? `${xs.slice(0, 8).join(', ')} … (${xs.length} in all)` : xs.join(', '));

@@ -116,20 +116,13 @@ export async function loadModuleWeights(
  */
 export async function readStateDictFile(path: string, limits: CheckpointLimits = {}): Promise<Map<string, HostTensor>> {
   const source = await fileSource(path);
-  let head: Uint8Array;
   try {
-    head = await source.read(0, Math.min(9, source.size));
+    const head = await source.read(0, Math.min(9, source.size));
+    if (head.length === 9 && head[8] === 0x7b /* '{' */ && head[4] === 0 && head[5] === 0 && head[6] === 0 && head[7] === 0) {
+      return await (await SafetensorsFile.open(source)).readAll();
+    }
+    return readTorchCheckpoint(await source.read(0, source.size), path, limits);
   } finally {
     await source.close?.();
   }
-  if (head.length === 9 && head[8] === 0x7b /* '{' */ && head[4] === 0 && head[5] === 0 && head[6] === 0 && head[7] === 0) {
-    return readSafetensorsFile(path);
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new NnError(`${path}: ${(e as Error).message}`);
-  }
-  return readTorchCheckpoint(bytes, path, limits);
 }
