@@ -44,7 +44,11 @@ export async function qualityStudy(
     for (const q of qualities) {
       const jpeg = degrade(image, { quality: q });
       const x = tf.tidy(() => tf.div(tf.tensor4d(jpeg.data as Uint8Array, [1, jpeg.height, jpeg.width, 3], 'float32'), 255) as tf.Tensor4D);
-      const [qf, tokens] = tf.tidy(() => [cave.predictQuality(x), tf.mean(cave.embed(x), [0, 1])]);
+      // One encoder pass for both: the QF head and the mean token read the same body-encoder map.
+      const [qf, tokens] = tf.tidy(() => {
+        const map = cave.encode(x);
+        return [cave.qf_pred.forward(map), tf.mean(map, [0, 1, 2])];
+      });
       const estimate = 100 * (1 - (await qf.data())[0]);
       vectors.push([...(await tokens.data())]);
       tf.dispose([x, qf, tokens]);

@@ -76,9 +76,8 @@ export async function train<Batch>(task: TrainingTask<Batch>, options: TrainerOp
   await mkdir(options.out, { recursive: true });
   const checkpointPath = join(options.out, CHECKPOINT_FILE);
   const logPath = join(options.out, LOG_FILE);
-  const trainable = [...task.model.namedTrainableParameters()];
   const Optimizer = options.optimizer.type === 'adamw' ? AdamW : Adam;
-  const optimizer = new Optimizer(trainable, { lr: options.optimizer.lr, betas: options.optimizer.betas, eps: options.optimizer.eps, weightDecay: options.optimizer.weightDecay });
+  const optimizer = new Optimizer(task.model.namedTrainableParameters(), { lr: options.optimizer.lr, betas: options.optimizer.betas, eps: options.optimizer.eps, weightDecay: options.optimizer.weightDecay });
   const accumulate = options.accumulate ?? 1;
   const started = performance.now();
   let step = 0;
@@ -154,8 +153,7 @@ export async function train<Batch>(task: TrainingTask<Batch>, options: TrainerOp
         await task.exportModel?.(options.out);
       }
     }
-    const done = step - firstStep;
-    if (done > 0) await writeCurves(options.out);
+    if (step > firstStep) await writeCurves(options.out);
     return { step, stopped: step < options.steps, seconds: (performance.now() - started) / 1000, meanDataFraction: stepSeconds > 0 ? dataSeconds / stepSeconds : 0 };
   } finally {
     optimizer.dispose();
@@ -211,41 +209,47 @@ export async function readCheckpointMetadata(path: string): Promise<Record<strin
   }
 }
 
-/** Keep the log lines up to `step` (a resumed run rewrites what came after its checkpoint). */
-async function truncateLog(path: string, step: number): Promise<void> {
-  const lines = (await readFile(path, 'utf8').catch(() => '')).split('\n').filter(Boolean);
-  const kept = lines.filter((l) => {
+type LogRecord = { type: string; step: number } & Record<string, number | string>;
+
+/** The records of a run's log, without a last line a kill cut short; undefined when there is no log. */
+async function readLog(path: string): Promise<LogRecord[] | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const records: LogRecord[] = [];
+  for (const line of text.split('\n')) {
     try {
-      return (JSON.parse(l) as { step: number }).step <= step;
+      if (line) records.push(JSON.parse(line));
     } catch {
-      return false; // a line cut by a kill
+      // a line cut by a kill
     }
-  });
-  await writeFileAtomic(path, new TextEncoder().encode(kept.map((l) => l + '\n').join('')));
+  }
+  return records;
+}
+
+/** Keep the log records up to `step` (a resumed run rewrites what came after its checkpoint). */
+async function truncateLog(path: string, step: number): Promise<void> {
+  const kept = ((await readLog(path)) ?? []).filter((r) => r.step <= step);
+  await writeFileAtomic(path, new TextEncoder().encode(kept.map((r) => JSON.stringify(r) + '\n').join('')));
 }
 
 /** Draw `loss-curve.svg` from a run folder's log: training losses (smoothed over 20 steps) and validation metrics. */
 export async function writeCurves(runDir: string): Promise<string> {
-  const text = await readFile(join(runDir, LOG_FILE), 'utf8').catch(() => {
-    throw new TrainError(`${runDir}: no ${LOG_FILE} (not a training run folder)`);
-  });
+  const records = await readLog(join(runDir, LOG_FILE));
+  if (!records) throw new TrainError(`${runDir}: no ${LOG_FILE} (not a training run folder)`);
   const points: LinePoint[] = [];
   const window = new Map<string, number[]>();
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    let r: Record<string, number | string>;
-    try {
-      r = JSON.parse(line);
-    } catch {
-      continue;
-    }
+  for (const r of records) {
     for (const [k, v] of Object.entries(r)) {
       if (typeof v !== 'number' || ['step', 'seconds', 'dataSeconds', 'lr'].includes(k)) continue;
-      if (r.type === 'val') points.push({ step: r.step as number, value: v, series: `val ${k}` });
+      if (r.type === 'val') points.push({ step: r.step, value: v, series: `val ${k}` });
       else {
         const w = [...(window.get(k) ?? []).slice(-19), v];
         window.set(k, w);
-        points.push({ step: r.step as number, value: w.reduce((a, b) => a + b, 0) / w.length, series: `train ${k}` });
+        points.push({ step: r.step, value: w.reduce((a, b) => a + b, 0) / w.length, series: `train ${k}` });
       }
     }
   }
