@@ -17,4 +17,11 @@ export { Module, ModuleList, Parameter, withParameterPlacement, type LoadReport,
 export { Conv2d, ConvTranspose2d, BatchNorm2d, Linear, GroupNorm, LayerNorm, silu, gelu, type LayerBranch } from './layers.js';
 export { scaledDotProductAttention } from './attention.js';
 export { matMul } from './ops.js';
-export { readTorchCheckpoint, DEFAULT_CHECKPOINT_LIMITS, type CheckpointLimits } from './torch-checkpoint.js';
+export {
+  readTorchCheckpoint,
+  readTorchCheckpointContents,
+  DEFAULT_CHECKPOINT_LIMITS,
+  type CheckpointLimits,
+  type PlainValue,
+  type TorchCheckpointContents,
+} from './torch-checkpoint.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { NnError } from './errors.js';
 import type { LoadReport, Module } from './module.js';
 import { parseShardIndex, SafetensorsFile, type ByteSource, type HostTensor } from './safetensors.js';
-import { readTorchCheckpoint, type CheckpointLimits } from './torch-checkpoint.js';
+import { readTorchCheckpointContents, type CheckpointLimits, type TorchCheckpointContents } from './torch-checkpoint.js';
 
 /** A file read piecewise with positioned reads, so multi-GB checkpoints never sit whole in memory. */
 export async function fileSource(path: string): Promise<ByteSource> {
@@ -110,19 +110,31 @@ export async function loadModuleWeights(
   }
 }
 
+/** A checkpoint file's contents: tensors, a torch file's plain values, a safetensors file's metadata. */
+export interface CheckpointFileContents extends TorchCheckpointContents {
+  readonly format: 'safetensors' | 'torch';
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
 /**
- * A state dict from a file of either kind, told apart by content: safetensors (8-byte header length, then a JSON
- * header) or a PyTorch checkpoint (zip or legacy pickle, read without running pickle code, within `limits`).
+ * A checkpoint of either kind, told apart by content: safetensors (8-byte header length, then a JSON header) or
+ * a PyTorch checkpoint (zip or legacy pickle, read without running pickle code, within `limits`).
  */
-export async function readStateDictFile(path: string, limits: CheckpointLimits = {}): Promise<Map<string, HostTensor>> {
+export async function readCheckpointFile(path: string, limits: CheckpointLimits = {}): Promise<CheckpointFileContents> {
   const source = await fileSource(path);
   try {
     const head = await source.read(0, Math.min(9, source.size));
     if (head.length === 9 && head[8] === 0x7b /* '{' */ && head[4] === 0 && head[5] === 0 && head[6] === 0 && head[7] === 0) {
-      return await (await SafetensorsFile.open(source)).readAll();
+      const file = await SafetensorsFile.open(source);
+      return { format: 'safetensors', tensors: await file.readAll(), values: new Map(), metadata: file.metadata };
     }
-    return readTorchCheckpoint(await source.read(0, source.size), path, limits);
+    return { format: 'torch', ...readTorchCheckpointContents(await source.read(0, source.size), path, limits), metadata: {} };
   } finally {
     await source.close?.();
   }
+}
+
+/** The state dict of a safetensors or PyTorch checkpoint file (see readCheckpointFile). */
+export async function readStateDictFile(path: string, limits: CheckpointLimits = {}): Promise<Map<string, HostTensor>> {
+  return (await readCheckpointFile(path, limits)).tensors;
 }

@@ -350,18 +350,34 @@ export const DEFAULT_CHECKPOINT_LIMITS = { maxTensors: 20_000, maxObjects: 1_000
 
 const tooLarge = (message: string) => new NnError(message, 'TOO_LARGE');
 
+/** A non-tensor leaf of a checkpoint (a rank, a list of module names), as JSON-like data. */
+export type PlainValue = null | boolean | number | string | PlainValue[];
+
+/** `value` as plain data, or undefined when it holds anything else (tensors, dicts, objects, bytes). */
+function plain(value: Value): PlainValue | undefined {
+  if (value === null || typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string') return value;
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : undefined;
+  if (Array.isArray(value)) {
+    const items = value.map(plain);
+    return items.every((v) => v !== undefined) ? (items as PlainValue[]) : undefined;
+  }
+  return undefined;
+}
+
 /**
- * Every tensor in a (possibly nested) dict, keyed by the dotted path; other values are skipped. A dict shared by
- * several parents is visited once per parent (that is what its keys become), so visits are counted and bounded.
+ * Every tensor in a (possibly nested) dict, keyed by the dotted path, and the plain leaves (numbers, strings,
+ * lists of them); other values are skipped. A dict shared by several parents is visited once per parent (that is
+ * what its keys become), so visits are counted and bounded.
  */
-function collectTensors(root: Value, limits: Required<CheckpointLimits>): Map<string, TensorRef> {
-  const out = new Map<string, TensorRef>();
+function collect(root: Value, limits: Required<CheckpointLimits>): { refs: Map<string, TensorRef>; values: Map<string, PlainValue> } {
+  const refs = new Map<string, TensorRef>();
+  const values = new Map<string, PlainValue>();
   const onPath = new Set<Map<Value, Value>>();
   let visits = 0;
   const visit = (value: Value, prefix: string) => {
     if (value instanceof TensorRef) {
-      out.set(prefix, value);
-      if (out.size > limits.maxTensors) throw tooLarge(`more than ${limits.maxTensors} tensors (limit maxTensors)`);
+      refs.set(prefix, value);
+      if (refs.size > limits.maxTensors) throw tooLarge(`more than ${limits.maxTensors} tensors (limit maxTensors)`);
     } else if (value instanceof Map) {
       if (onPath.has(value)) throw new NnError(`malformed checkpoint: the dict at '${prefix}' contains itself`);
       onPath.add(value);
@@ -372,10 +388,13 @@ function collectTensors(root: Value, limits: Required<CheckpointLimits>): Map<st
         visit(v, prefix ? `${prefix}.${String(k)}` : String(k));
       }
       onPath.delete(value);
+    } else {
+      const p = plain(value);
+      if (p !== undefined) values.set(prefix, p);
     }
   };
   visit(root, '');
-  return out;
+  return { refs, values };
 }
 
 /** Element count of a tensor, after checking that its view stays inside its storage and does not expand it. */
@@ -417,13 +436,19 @@ function materialise(t: TensorRef, bytes: Uint8Array, numel: number): HostTensor
   return { shape: t.size, data, storedAs: dtype };
 }
 
-function finish(root: Value, storageBytes: (ref: StorageRef) => Uint8Array, fileBytes: number, options: CheckpointLimits, name: string): Map<string, HostTensor> {
+/** What a checkpoint holds: its tensors (float32, torch layout) and its plain values, both by dotted path. */
+export interface TorchCheckpointContents {
+  readonly tensors: Map<string, HostTensor>;
+  readonly values: Map<string, PlainValue>;
+}
+
+function finish(root: Value, storageBytes: (ref: StorageRef) => Uint8Array, fileBytes: number, options: CheckpointLimits, name: string): TorchCheckpointContents {
   const limits: Required<CheckpointLimits> = {
     ...DEFAULT_CHECKPOINT_LIMITS,
     maxBytes: 8 * fileBytes + 256 * 2 ** 20,
     ...options,
   };
-  const refs = collectTensors(root, limits);
+  const { refs, values } = collect(root, limits);
   if (refs.size === 0) throw new NnError(`${name}: no tensors found (expected a state dict)`);
   // Every shape is checked and the total counted before anything is allocated.
   const sized = [...refs].map(([key, ref]) => {
@@ -432,7 +457,7 @@ function finish(root: Value, storageBytes: (ref: StorageRef) => Uint8Array, file
   });
   const total = sized.reduce((sum, t) => sum + 4 * t.numel, 0);
   if (total > limits.maxBytes) throw tooLarge(`the tensors take ${total} bytes as float32, over the limit of ${limits.maxBytes} (maxBytes)`);
-  return new Map(sized.map(({ key, ref, bytes, numel }) => [key, materialise(ref, bytes, numel)]));
+  return { tensors: new Map(sized.map(({ key, ref, bytes, numel }) => [key, materialise(ref, bytes, numel)])), values };
 }
 
 interface ZipEntry {
@@ -496,7 +521,7 @@ function zipEntries(bytes: Uint8Array, name: string): Map<string, ZipEntry> {
   return entries;
 }
 
-function readZipCheckpoint(bytes: Uint8Array, name: string, limits: CheckpointLimits): Map<string, HostTensor> {
+function readZipCheckpoint(bytes: Uint8Array, name: string, limits: CheckpointLimits): TorchCheckpointContents {
   const entries = zipEntries(bytes, name);
   const pkl = [...entries.keys()].find((k) => k.endsWith('/data.pkl') && k.split('/').length === 2);
   if (!pkl) throw new NnError(`${name}: a zip file without <archive>/data.pkl is not a torch checkpoint`);
@@ -516,7 +541,7 @@ function readZipCheckpoint(bytes: Uint8Array, name: string, limits: CheckpointLi
 }
 
 /** The pre-1.6 format: magic, protocol and system-info pickles, the object, the storage keys, then raw storages. */
-function readLegacyCheckpoint(bytes: Uint8Array, name: string, limits: CheckpointLimits): Map<string, HostTensor> {
+function readLegacyCheckpoint(bytes: Uint8Array, name: string, limits: CheckpointLimits): TorchCheckpointContents {
   const none = () => {
     throw new NnError('malformed checkpoint: storage reference in a header pickle');
   };
@@ -577,6 +602,14 @@ function root(value: Value): Value {
  * a refusal is an NnError with code 'TOO_LARGE' that names the file and the limit.
  */
 export function readTorchCheckpoint(bytes: Uint8Array, name = 'checkpoint', limits: CheckpointLimits = {}): Map<string, HostTensor> {
+  return readTorchCheckpointContents(bytes, name, limits).tensors;
+}
+
+/**
+ * As `readTorchCheckpoint`, with the checkpoint's plain values too (numbers, strings and lists of them, e.g. the
+ * ranks and module lists a training checkpoint stores beside its state dicts).
+ */
+export function readTorchCheckpointContents(bytes: Uint8Array, name = 'checkpoint', limits: CheckpointLimits = {}): TorchCheckpointContents {
   try {
     if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) {
       return readZipCheckpoint(bytes, name, limits);

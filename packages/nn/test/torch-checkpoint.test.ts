@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { NnError, readTorchCheckpoint } from '../src/index.js';
+import { legacyCheckpoint, Pickle } from '../../../test-support/torch-pickle.js';
+import { NnError, readTorchCheckpoint, readTorchCheckpointContents } from '../src/index.js';
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/torch/${name}`, import.meta.url)));
 // Written by torch 1.13 with scripts/make_torch_fixtures.py, which also recorded the values.
@@ -30,6 +31,18 @@ describe('readTorchCheckpoint', () => {
   it('unwraps a training checkpoint’s state_dict and reads plain dicts (DISTS weights.pt)', () => {
     expectTensors(readTorchCheckpoint(fixture('wrapped.pth')), expected.state);
     expectTensors(readTorchCheckpoint(fixture('dists_like.pt')), expected.nested);
+  });
+
+  it('keeps the plain values beside the tensors (ranks, module-name lists), other objects left out', () => {
+    const p = new Pickle().emptyDict().mark();
+    p.str('rank').int(4);
+    p.str('modules').mark().str('conv_in').str('down_blocks.0.attentions.0.proj_in').tuple();
+    p.str('flags').mark().bool(true).none().tuple();
+    p.str('w').tensor('0', 2, [2], [1]);
+    p.setItems();
+    const { tensors, values } = readTorchCheckpointContents(legacyCheckpoint(p, { '0': Float32Array.of(1, 2) }));
+    expect([...tensors.keys()]).toEqual(['w']);
+    expect(Object.fromEntries(values)).toEqual({ rank: 4, modules: ['conv_in', 'down_blocks.0.attentions.0.proj_in'], flags: [true, null] });
   });
 
   it('refuses a pickle that would run code, naming what it asked for', () => {

@@ -1,0 +1,11 @@
+export { PipelineError } from './errors.js';
+export { officialAdapterModules, UNET_ADAPTERS, VAE_ADAPTER, type AdapterModules } from './adapters.js';
+export {
+  checkpointFromOfficial,
+  checkpointFromSafetensors,
+  checkpointMetadata,
+  CHECKPOINT_METADATA_KEY,
+  DEFAULT_LORA_ALPHA,
+  type CodiffCheckpoint,
+} from './checkpoint.js';
+export { CodiffGenerator, CODIFF_TIMESTEP, type GeneratorParts, type GeneratorOptions, type GenerateOptions, type GeneratorOutput } from './generator.js';

@@ -1,0 +1,55 @@
+// Node-only: CODiff checkpoints and models from files.
+import { join } from 'node:path';
+import { writeSafetensors, type CheckpointLimits } from '@codiff/nn';
+import { readCheckpointFile } from '@codiff/nn/node';
+import { loadCave } from '@codiff/cave/node';
+import { loadUNet, loadVae } from '@codiff/sd-unet/node';
+import { writeFileAtomic } from '@codiff/image-io/node';
+import { checkpointFromOfficial, checkpointFromSafetensors, checkpointMetadata, type CodiffCheckpoint } from './checkpoint.js';
+import { CodiffGenerator } from './generator.js';
+
+/**
+ * A CODiff checkpoint from the official `model.pkl` (a `torch.save` dict, read without running pickle code) or
+ * from its safetensors conversion (`saveCodiffCheckpoint`, `codiff convert-weights`).
+ */
+export async function readCodiffCheckpoint(path: string, limits?: CheckpointLimits): Promise<CodiffCheckpoint> {
+  const contents = await readCheckpointFile(path, limits);
+  return contents.format === 'safetensors'
+    ? checkpointFromSafetensors(contents.tensors, contents.metadata, path)
+    : checkpointFromOfficial(contents.tensors, contents.values, path);
+}
+
+/** Write a checkpoint as safetensors (same tensor names; lists and ranks in the metadata), atomically. */
+export async function saveCodiffCheckpoint(checkpoint: CodiffCheckpoint, path: string, dtype: 'F32' | 'F16' = 'F32'): Promise<void> {
+  const tensors = Object.fromEntries([...checkpoint.tensors].map(([k, t]) => [k, { ...t, dtype }]));
+  await writeFileAtomic(path, writeSafetensors(tensors, checkpointMetadata(checkpoint)));
+}
+
+export interface CodiffFiles {
+  /** A Stable Diffusion 2.1-base diffusers folder (with `unet/` and `vae/`), local or from downloadDiffusersModel. */
+  readonly sd: string;
+  /** The trained generator: official `model.pkl` or its safetensors conversion. */
+  readonly checkpoint: string;
+  /** CaVE weights: official `cave.pth` or safetensors. */
+  readonly cave: string;
+  /** Keep the UNet's weights in host memory (SD 2.1 on wasm, whose heap cannot hold them). */
+  readonly host?: boolean;
+  readonly variant?: string;
+}
+
+/** The full CODiff generator from its files; everything loaded is freed again if a later file fails. */
+export async function loadCodiff(files: CodiffFiles): Promise<CodiffGenerator> {
+  const checkpoint = await readCodiffCheckpoint(files.checkpoint);
+  const cave = await loadCave(files.cave);
+  const loaded: { dispose(): void }[] = [cave];
+  try {
+    const unet = await loadUNet(join(files.sd, 'unet'), { host: files.host, variant: files.variant });
+    loaded.push(unet);
+    const vae = await loadVae(join(files.sd, 'vae'), { variant: files.variant });
+    loaded.push(vae);
+    return CodiffGenerator.fromCheckpoint({ unet, vae, cave }, checkpoint);
+  } catch (e) {
+    for (const m of loaded) m.dispose();
+    throw e;
+  }
+}

@@ -1,0 +1,198 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nhwcToNchw, useBackend, type HostTensor } from '@codiff/nn';
+import { caveFromStateDict } from '@codiff/cave/node';
+import { AutoencoderKL, SD21_UNET_CONFIG, SD21_VAE_CONFIG, UNet2DConditionModel, unetConfigFromDiffusers, vaeConfigFromDiffusers } from '@codiff/sd-unet';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendsUnderTest, expectClose, golden, goldenJson, nhwcTensor, readAll, relMaxError, tensorAt } from '../../../test-support/tfjs.js';
+import { CodiffGenerator, officialAdapterModules, PipelineError, UNET_ADAPTERS, type CodiffCheckpoint } from '../src/index.js';
+import { loadCodiff, readCodiffCheckpoint, saveCodiffCheckpoint } from '../src/node.js';
+
+const BACKENDS = await backendsUnderTest();
+const configs = goldenJson('codiff-tiny', 'configs.json') as { unet: Record<string, unknown>; vae: Record<string, unknown> };
+
+let unetWeights: Map<string, HostTensor>;
+let vaeWeights: Map<string, HostTensor>;
+let caveWeights: Map<string, HostTensor>;
+let cases: Map<string, HostTensor>;
+let checkpoint: CodiffCheckpoint;
+beforeAll(async () => {
+  unetWeights = await readAll('unet-tiny', 'weights.safetensors');
+  vaeWeights = await readAll('vae-tiny', 'weights.safetensors');
+  caveWeights = await readAll('codiff-tiny', 'cave.safetensors');
+  cases = await readAll('codiff-tiny', 'cases.safetensors');
+  checkpoint = await readCodiffCheckpoint(golden('codiff-tiny', 'model.pkl'));
+});
+
+/** The tiny SD UNet and VAE (golden/unet-tiny, vae-tiny) and CaVE (golden/codiff-tiny) under the official pkl. */
+function tinyParts() {
+  const unet = new UNet2DConditionModel(unetConfigFromDiffusers(configs.unet));
+  unet.loadStateDict(unetWeights);
+  const vae = new AutoencoderKL(vaeConfigFromDiffusers(configs.vae));
+  vae.loadStateDict(vaeWeights);
+  // The golden CaVE omits num_batches_tracked (eval never reads it); ours keeps it as a buffer.
+  const cave = caveFromStateDict(withBatchCounters(caveWeights));
+  return { unet, vae, cave };
+}
+
+function withBatchCounters(dict: Map<string, HostTensor>): Map<string, HostTensor> {
+  const out = new Map(dict);
+  for (const key of dict.keys()) {
+    if (key.endsWith('.running_mean')) out.set(key.replace(/running_mean$/, 'num_batches_tracked'), { shape: [], data: new Float32Array([0]) });
+  }
+  return out;
+}
+
+/** The golden README's bound for the decoded image (the decoder amplifies): 2e-4·max|ref|. */
+async function expectImageClose(actual: tf.Tensor, ref: HostTensor, what: string): Promise<void> {
+  const got = nhwcToNchw({ shape: actual.shape, data: (await actual.data()) as Float32Array }).data;
+  expect(relMaxError(got, ref.data), `${what}: max|Δ|/max|ref|`).toBeLessThanOrEqual(2e-4);
+}
+
+describe('official checkpoint (codiff-tiny/model.pkl)', () => {
+  it('reads the adapter lists and ranks, and the official placement rule recomputes the same lists', async () => {
+    expect(checkpoint.rankUnet).toBe(4);
+    expect(checkpoint.rankVae).toBe(4);
+    expect(checkpoint.loraAlpha).toBe(8);
+    // 47 stored VAE entries are 23 modules (the official loop appends some names twice).
+    expect(checkpoint.modules.vaeEncoder).toHaveLength(23);
+    expect([checkpoint.modules.unetEncoder.length, checkpoint.modules.unetDecoder.length, checkpoint.modules.unetOthers.length]).toEqual([93, 148, 16]);
+    await useBackend('cpu');
+    const { unet, vae, cave } = tinyParts();
+    const computed = officialAdapterModules(unet, vae);
+    for (const key of ['unetEncoder', 'unetDecoder', 'unetOthers', 'vaeEncoder'] as const) {
+      expect(new Set(computed[key]), key).toEqual(new Set(checkpoint.modules[key]));
+    }
+    [unet, vae, cave].forEach((m) => m.dispose());
+  });
+
+  it('for the real SD 2.1-base structure the rule gives the official lists (lora_modules.json)', async () => {
+    await useBackend('cpu');
+    // Module names depend on the structure, not the widths: SD 2.1-base's blocks at a tenth of the channels.
+    const unet = new UNet2DConditionModel({ ...SD21_UNET_CONFIG, blockOutChannels: [32, 64, 128, 128], heads: [1, 1, 1, 1], crossAttentionDim: 16 });
+    const vae = new AutoencoderKL({ ...SD21_VAE_CONFIG, blockOutChannels: [32, 64, 128, 128] });
+    const real = goldenJson('codiff-tiny', 'lora_modules.json') as Record<string, string[]>;
+    const computed = officialAdapterModules(unet, vae);
+    expect(new Set(computed.unetEncoder)).toEqual(new Set(real.unet_lora_encoder_modules));
+    expect(new Set(computed.unetDecoder)).toEqual(new Set(real.unet_lora_decoder_modules));
+    expect(new Set(computed.unetOthers)).toEqual(new Set(real.unet_lora_others_modules));
+    expect(new Set(computed.vaeEncoder)).toEqual(new Set(real.vae_lora_encoder_modules));
+    expect(computed.unetEncoder.length + computed.unetDecoder.length + computed.unetOthers.length).toBe(258);
+    unet.dispose();
+    vae.dispose();
+  });
+
+  it('a converted safetensors checkpoint reads back equal (tensors, lists, ranks, alpha)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'codiff-ckpt-'));
+    await saveCodiffCheckpoint(checkpoint, join(dir, 'codiff.safetensors'));
+    const back = await readCodiffCheckpoint(join(dir, 'codiff.safetensors'));
+    expect(back.modules).toEqual(checkpoint.modules);
+    expect([back.rankUnet, back.rankVae, back.loraAlpha]).toEqual([4, 4, 8]);
+    expect([...back.tensors.keys()].sort()).toEqual([...checkpoint.tensors.keys()].sort());
+    for (const [k, t] of checkpoint.tensors) expect(back.tensors.get(k)!.data, k).toEqual(t.data);
+  });
+
+  it('a checkpoint that does not fit is refused naming the tensor, and nothing is loaded', async () => {
+    await useBackend('cpu');
+    const parts = tinyParts();
+    const g = new CodiffGenerator(parts, { modules: checkpoint.modules, rankUnet: 4, rankVae: 4 });
+    const before = await g.proj.weight.toHost();
+    const missing = new Map(checkpoint.tensors);
+    missing.delete('state_dict_vae.quant_conv.lora_B.default_encoder.weight');
+    expect(() => g.loadCheckpoint({ ...checkpoint, tensors: missing })).toThrow(/state_dict_vae: .*missing keys: quant_conv\.lora_B\.default_encoder\.weight/);
+    expect((await g.proj.weight.toHost()).data).toEqual(before.data);
+    const other = new CodiffGenerator(tinyParts(), { modules: checkpoint.modules, rankUnet: 8, rankVae: 4 });
+    expect(() => other.loadCheckpoint(checkpoint)).toThrow(PipelineError);
+    expect(() => other.loadCheckpoint(checkpoint)).toThrow(/shape mismatches: conv_in\.lora_A\.default_encoder\.weight \(model \[8,4,3,3\], checkpoint \[4,4,3,3\]\)/);
+    g.dispose();
+    other.dispose();
+  });
+
+  it('a state dict that is not a CODiff checkpoint is refused with one line', async () => {
+    await expect(readCodiffCheckpoint(golden('codiff-tiny', 'cave.pth'))).rejects.toThrow(/'unet_lora_encoder_modules' is missing \(not a CODiff model\.pkl\?\)/);
+    await expect(readCodiffCheckpoint(golden('codiff-tiny', 'cave.safetensors'))).rejects.toThrow(/no 'codiff_checkpoint' metadata/);
+  });
+
+  it('loadCodiff reads a diffusers folder, model.pkl and cave.pth from disk', async () => {
+    await useBackend('cpu');
+    const sd = mkdtempSync(join(tmpdir(), 'codiff-sd-'));
+    for (const [folder, name] of [['unet', 'unet-tiny'], ['vae', 'vae-tiny']]) {
+      mkdirSync(join(sd, folder));
+      copyFileSync(golden(name, 'config.json'), join(sd, folder, 'config.json'));
+      copyFileSync(golden(name, 'weights.safetensors'), join(sd, folder, 'diffusion_pytorch_model.safetensors'));
+    }
+    const g = await loadCodiff({ sd, checkpoint: golden('codiff-tiny', 'model.pkl'), cave: golden('codiff-tiny', 'cave.pth') });
+    const lq = nhwcTensor(tensorAt(cases, 'caseA.lq'));
+    const out = g.forward(lq);
+    await expectClose(out.eps, tensorAt(cases, 'caseA.mean.eps'), 'eps');
+    tf.dispose([lq, ...Object.values(out)]);
+    g.dispose();
+    await expect(loadCodiff({ sd, checkpoint: golden('codiff-tiny', 'model.pkl'), cave: join(sd, 'nope.pth') })).rejects.toThrow(/nope\.pth: no such file/);
+  });
+});
+
+for (const backend of BACKENDS) {
+  // WebGPU (SwiftShader) is slow: one case there, every case on cpu and wasm.
+  const caseNames = backend === 'webgpu' ? ['caseA'] : ['caseA', 'caseB'];
+  describe(`CODiff generator (codiff-tiny) on ${backend}`, () => {
+    let g: CodiffGenerator;
+    beforeAll(async () => {
+      await useBackend(backend);
+      g = CodiffGenerator.fromCheckpoint(tinyParts(), checkpoint);
+    });
+    afterAll(() => g.dispose());
+
+    for (const name of caseNames) {
+      for (const path of ['mean', 'sample'] as const) {
+        it(`${name}, ${path} latent: tokens, context, z, ε, x̂0 and the image equal the official generator`, async () => {
+          const lq = nhwcTensor(tensorAt(cases, `${name}.lq`));
+          const noise = path === 'sample' ? nhwcTensor(tensorAt(cases, `${name}.sample.noise`)) : undefined;
+          const before = tf.memory().numTensors;
+          const out = g.forward(lq, { noise });
+          expect(tf.memory().numTensors - before).toBe(7);
+          await expectClose(out.tokens, tensorAt(cases, `${name}.tokens`), 'tokens');
+          await expectClose(out.context, tensorAt(cases, `${name}.ehs`), 'context');
+          await expectClose(out.z, tensorAt(cases, `${name}.${path}.z`), 'z');
+          await expectClose(out.eps, tensorAt(cases, `${name}.${path}.eps`), 'eps');
+          await expectClose(out.x0, tensorAt(cases, `${name}.${path}.x0`), 'x0');
+          await expectImageClose(out.decoded, tensorAt(cases, `${name}.${path}.dec_raw`), 'decoded');
+          await expectImageClose(out.image, tensorAt(cases, `${name}.${path}.img`), 'image');
+          tf.dispose([lq, ...(noise ? [noise] : []), ...Object.values(out)]);
+        });
+      }
+    }
+
+    if (backend !== 'webgpu') {
+      it('with only default_others active, ε equals the state right after the official __init__', async () => {
+        const lq = nhwcTensor(tensorAt(cases, 'caseA.lq'));
+        g.unetLora.setActive(['default_others']);
+        const eps = tf.tidy(() => g.forward(lq).eps);
+        g.unetLora.setActive([...UNET_ADAPTERS]);
+        await expectClose(eps, tensorAt(cases, 'caseA.mean.eps_only_default_others'), 'eps (default_others only)');
+        tf.dispose([lq, eps]);
+      });
+
+      it('merged adapters give the same restoration as the adapter branches', async () => {
+        const parts = tinyParts();
+        const merged = CodiffGenerator.fromCheckpoint(parts, checkpoint);
+        await merged.mergeAdapters();
+        const lq = nhwcTensor(tensorAt(cases, 'caseB.lq'));
+        const out = merged.forward(lq);
+        await expectClose(out.eps, tensorAt(cases, 'caseB.mean.eps'), 'eps (merged)');
+        await expectImageClose(out.image, tensorAt(cases, 'caseB.mean.img'), 'image (merged)');
+        tf.dispose([lq, ...Object.values(out)]);
+        merged.dispose();
+      });
+    }
+
+    it('refuses sizes that are not multiples of 8 before running anything', () => {
+      const x = tf.zeros([1, 60, 64, 3]) as tf.Tensor4D;
+      const before = tf.memory().numTensors;
+      expect(() => g.forward(x)).toThrow(/multiples of 8 \(got 60×64×3\); pad them first/);
+      expect(tf.memory().numTensors).toBe(before);
+      x.dispose();
+    });
+  });
+}
