@@ -9,3 +9,15 @@ export {
   type CodiffCheckpoint,
 } from './checkpoint.js';
 export { CodiffGenerator, CODIFF_TIMESTEP, type GeneratorParts, type GeneratorOptions, type GenerateOptions, type GeneratorOutput } from './generator.js';
+export { latentTiles, gaussianTileWeights, tiledPrediction, LATENT_TILE, LATENT_OVERLAP, type LatentTiles, type TilingOptions } from './tiling.js';
+export {
+  adainColorFix,
+  waveletColorFix,
+  waveletDecomposition,
+  channelMeanStd,
+  officialUint8,
+  toUint8,
+  COLOR_FIXES,
+  type ColorFix,
+} from './colorfix.js';
+export { restoreImage, type Pixels, type RestoreOptions, type RestoreStage } from './restore.js';

@@ -7,7 +7,7 @@ import { caveFromStateDict } from '@codiff/cave/node';
 import { AutoencoderKL, SD21_UNET_CONFIG, SD21_VAE_CONFIG, UNet2DConditionModel, unetConfigFromDiffusers, vaeConfigFromDiffusers } from '@codiff/sd-unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendsUnderTest, expectClose, golden, goldenJson, nhwcTensor, readAll, relMaxError, tensorAt } from '../../../test-support/tfjs.js';
-import { CodiffGenerator, officialAdapterModules, PipelineError, UNET_ADAPTERS, type CodiffCheckpoint } from '../src/index.js';
+import { CodiffGenerator, officialAdapterModules, PipelineError, restoreImage, UNET_ADAPTERS, type CodiffCheckpoint, type Pixels, type RestoreStage } from '../src/index.js';
 import { loadCodiff, readCodiffCheckpoint, saveCodiffCheckpoint } from '../src/node.js';
 
 const BACKENDS = await backendsUnderTest();
@@ -196,3 +196,71 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+/** A golden NCHW image in [0, 1] (exactly u8/255) as 8-bit interleaved pixels. */
+function pixelsOf(t: HostTensor): Pixels {
+  const [, , h, w] = t.shape;
+  const hwc = nhwcTensorData(t);
+  return { width: w, height: h, channels: 3, data: Uint8Array.from(hwc, (v) => Math.round(v * 255)) };
+}
+
+const nhwcTensorData = (t: HostTensor) => {
+  const x = nhwcTensor(t);
+  const data = x.dataSync() as Float32Array;
+  x.dispose();
+  return data;
+};
+
+describe('restoreImage (codiff-tiny on wasm)', () => {
+  let g: CodiffGenerator;
+  beforeAll(async () => {
+    await useBackend('wasm');
+    g = CodiffGenerator.fromCheckpoint(tinyParts(), checkpoint);
+  });
+  afterAll(() => g.dispose());
+
+  it('a 64² JPEG restores to the official generator output in 8 bits (no colour fix)', async () => {
+    const out = await restoreImage(g, pixelsOf(tensorAt(cases, 'caseA.lq')), { color: 'none' });
+    const ref = nhwcTensorData(tensorAt(cases, 'caseA.mean.img')).map((v) => Math.trunc(Math.fround(Math.fround(v * 0.5 + 0.5) * 255)));
+    let off = 0;
+    out.data.forEach((v, i) => {
+      expect(Math.abs(v - ref[i])).toBeLessThanOrEqual(1);
+      off += v === ref[i] ? 0 : 1;
+    });
+    // The image matches to 2e-4; only values within that of an integer step can truncate differently.
+    expect(off / out.data.length).toBeLessThan(0.01);
+  });
+
+  it('any size and grey: padded to 8 and cropped back; a grey image comes back grey; memory returns to where it was', async () => {
+    const rgb = pixelsOf(tensorAt(cases, 'caseB.lq'));
+    const crop = (p: Pixels, w: number, h: number): Pixels => {
+      const data = new Uint8Array(w * h * 3);
+      for (let y = 0; y < h; y++) data.set(p.data.subarray(y * p.width * 3, (y * p.width + w) * 3), y * w * 3);
+      return { width: w, height: h, channels: 3, data };
+    };
+    const before = tf.memory().numTensors;
+    const odd = await restoreImage(g, crop(rgb, 90, 61));
+    expect([odd.width, odd.height, odd.channels, odd.data.length]).toEqual([90, 61, 3, 90 * 61 * 3]);
+    const c = crop(rgb, 90, 61);
+    const grey: Pixels = { width: 90, height: 61, channels: 1, data: Uint8Array.from({ length: 90 * 61 }, (_, i) => c.data[3 * i + 1]) };
+    const out = await restoreImage(g, grey, { color: 'wavelet' });
+    expect([out.channels, out.data.length]).toEqual([1, 90 * 61]);
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(restoreImage(g, { width: 20, height: 90, channels: 3, data: new Uint8Array(20 * 90 * 3) })).rejects.toThrow(/20×90 is too small/);
+  });
+
+  it('large images run over latent tiles (progress per tile); aborting frees every tensor', async () => {
+    const big: Pixels = { width: 200, height: 136, channels: 3, data: Uint8Array.from({ length: 200 * 136 * 3 }, (_, i) => (i * 37) % 251) };
+    const seen: [RestoreStage, number, number][] = [];
+    const before = tf.memory().numTensors;
+    await restoreImage(g, big, { tile: 16, overlap: 8, onProgress: (s, d, t) => seen.push([s, d, t]) });
+    // Latent 17×25 with 16/8: x origins 0, 8, 9 and y origins 0, 1 → 6 UNet calls.
+    expect(seen.filter(([s]) => s === 'unet')).toEqual(Array.from({ length: 6 }, (_, i) => ['unet', i + 1, 6]));
+    expect(seen[0][0]).toBe('encode');
+    expect(seen.at(-1)![0]).toBe('decode');
+    const controller = new AbortController();
+    const run = restoreImage(g, big, { tile: 16, overlap: 8, signal: controller.signal, onProgress: (s, d) => s === 'unet' && d === 2 && controller.abort(new Error('stop')) });
+    await expect(run).rejects.toThrow('stop');
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

@@ -1,0 +1,84 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { officialUint8, type ColorFix } from './colorfix.js';
+import { PipelineError } from './errors.js';
+import type { CodiffGenerator } from './generator.js';
+import { tiledPrediction } from './tiling.js';
+
+/** 8-bit interleaved pixels, grey (1 channel) or RGB (3), as @codiff/image-io decodes them. */
+export interface Pixels {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 1 | 3;
+  readonly data: Uint8Array;
+}
+
+export type RestoreStage = 'encode' | 'unet' | 'decode';
+
+export interface RestoreOptions {
+  /** Latent tile and overlap (official: 96 and 32). */
+  readonly tile?: number;
+  readonly overlap?: number;
+  /** Official default: AdaIN. */
+  readonly color?: ColorFix;
+  readonly onProgress?: (stage: RestoreStage, done: number, total: number) => void;
+  /** Checked between stages and tiles; aborting throws its reason and frees every tensor of the restore. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Restore one JPEG-decoded image of any size: replicate-padded to a multiple of 8, CaVE tokens of the whole image,
+ * the mean latent, the UNet over latent tiles (every tile sees all tokens), one step to x̂0, the VAE decoder,
+ * cropped back, then the official uint8 conversion and colour fix. A grey image runs as three equal channels and
+ * comes back grey (BT.601 luma of the result).
+ */
+export async function restoreImage(g: CodiffGenerator, image: Pixels, options: RestoreOptions = {}): Promise<Pixels> {
+  const { width: w, height: h, channels } = image;
+  if (channels !== 1 && channels !== 3) throw new PipelineError(`restore takes grey or RGB pixels (got ${channels} channels)`);
+  if (image.data.length !== w * h * channels) throw new PipelineError(`pixel buffer of ${image.data.length} bytes does not hold ${w}×${h}×${channels}`);
+  if (w < 25 || h < 25) throw new PipelineError(`${w}×${h} is too small to restore (CaVE needs at least 25×25)`);
+  const progress = options.onProgress ?? (() => undefined);
+  const held: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor>(t: T) => (held.push(t), t);
+  try {
+    const lq = keep(tf.tidy(() => {
+      const x = tf.div(tf.tensor4d(image.data, [1, h, w, channels], 'float32'), 255);
+      return (channels === 1 ? tf.tile(x, [1, 1, 1, 3]) : x) as tf.Tensor4D;
+    }));
+    const padded = keep(padTo8(lq));
+    options.signal?.throwIfAborted();
+    const { tokens, context } = g.conditioning(padded);
+    held.push(tokens, context);
+    const z = keep(g.encode(padded));
+    progress('encode', 1, 1);
+    const eps = keep(
+      await tiledPrediction(z, (tile) => g.unet.forward(tile, g.timestep, context), {
+        tile: options.tile,
+        overlap: options.overlap,
+        signal: options.signal,
+        onTile: (done, total) => progress('unet', done, total),
+      }),
+    );
+    options.signal?.throwIfAborted();
+    const restored = keep(tf.tidy(() => tf.slice(tf.clipByValue(g.decode(g.denoise(z, eps)), -1, 1), [0, 0, 0, 0], [1, h, w, 3]) as tf.Tensor4D));
+    progress('decode', 1, 1);
+    const u8 = keep(tf.tidy(() => {
+      const rgb = officialUint8(restored, lq, options.color ?? 'adain');
+      // BT.601 luma, rounded, for a grey input (its three restored channels are near-equal, not identical).
+      return channels === 1 ? tf.round(tf.sum(tf.mul(tf.cast(rgb, 'float32'), [0.299, 0.587, 0.114]), 3, true)) : rgb;
+    }));
+    return { width: w, height: h, channels, data: Uint8Array.from(await u8.data()) };
+  } finally {
+    tf.dispose(held);
+  }
+}
+
+/** Replicate-pad the bottom and right edges to multiples of 8 (the VAE and UNet need them). */
+function padTo8(x: tf.Tensor4D): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  const ph = (8 - (h % 8)) % 8, pw = (8 - (w % 8)) % 8;
+  if (ph === 0 && pw === 0) return tf.clone(x);
+  return tf.tidy(() => {
+    const rows = ph ? tf.concat([x, tf.tile(tf.slice(x, [0, h - 1, 0, 0], [-1, 1, -1, -1]), [1, ph, 1, 1])], 1) : x;
+    return (pw ? tf.concat([rows, tf.tile(tf.slice(rows, [0, 0, w - 1, 0], [-1, -1, 1, -1]), [1, 1, pw, 1])], 2) : rows) as tf.Tensor4D;
+  });
+}
