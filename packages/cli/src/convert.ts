@@ -19,17 +19,24 @@ export interface ConvertResult {
 
 /**
  * A PyTorch checkpoint (.pth/.pt/.bin, read without executing its pickle code) or a safetensors file → safetensors
- * in the chosen dtype (e.g. F16 to halve a model).
+ * in the chosen dtype (e.g. F16 to halve a model). The official CODiff `model.pkl`/`codiff.pkl` keeps its adapter
+ * module lists and ranks, as metadata @codiff/pipeline reads back.
  */
 export async function convertWeightsCommand(args: ConvertArgs): Promise<ConvertResult> {
   if (!args.output.endsWith('.safetensors')) throw new CliError(`${args.output}: the output must be a .safetensors file`);
-  const [nn, { readStateDictFile }] = await Promise.all([import('@codiff/nn'), import('@codiff/nn/node')]);
-  const tensors = await readStateDictFile(args.input, args.limits);
+  const [nn, { readCheckpointFile }] = await Promise.all([import('@codiff/nn'), import('@codiff/nn/node')]);
+  const { tensors, values } = await readCheckpointFile(args.input, args.limits);
+  let metadata: Record<string, string> = { converted_from: args.input.split('/').pop() ?? args.input };
+  if (values.has('unet_lora_encoder_modules')) {
+    if (args.only.length) throw new CliError(`${args.input} is a CODiff checkpoint: convert it whole (without --only)`);
+    const pipeline = await import('@codiff/pipeline');
+    metadata = { ...metadata, ...pipeline.checkpointMetadata(pipeline.checkpointFromOfficial(tensors, values, args.input)) };
+  }
   const kept = [...tensors].filter(([key]) => args.only.length === 0 || args.only.some((p) => key.startsWith(p)));
   if (kept.length === 0) throw new CliError(`${args.input}: no tensor key starts with ${args.only.join(' or ')}`);
   const out = nn.writeSafetensors(
     Object.fromEntries(kept.map(([key, t]) => [key, { ...t, dtype: args.dtype }])),
-    { converted_from: args.input.split('/').pop() ?? args.input },
+    metadata,
   );
   await writeOutput(args.output, out, [args.input]);
   return { tensors: kept.length, skipped: tensors.size - kept.length, bytes: out.length };

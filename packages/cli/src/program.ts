@@ -7,6 +7,7 @@ import { evalCommand } from './eval.js';
 import { CliError, DEFAULT_MAX_PIXELS } from './io.js';
 import { formatMetrics, metricsCommand, WEIGHT_FILES } from './metrics.js';
 import { cavePlotCommand, qualityCommand } from './quality.js';
+import { restoreCommand } from './restore.js';
 import { trainStage1Command } from './train.js';
 
 const SUBSAMPLINGS = ['4:4:4', '4:2:2', '4:2:0', '4:4:0', '4:1:1'];
@@ -231,6 +232,39 @@ export function buildProgram(io: Io): Command {
       io.out(`${r.photos} photos; map in ${r.output}`);
     });
 
+  withMaxPixels(
+    program
+      .command('restore')
+      .description('remove JPEG artifacts with CODiff: each JPEG/PNG (folders searched recursively) restored into a PNG')
+      .argument('<input...>', 'JPEG or PNG files, or folders of them')
+      .requiredOption('-o, --output <path>', 'output folder (mirrors the inputs), or a .png file for a single input')
+      .option('--model <folder>', 'CODiff model folder: SD 2.1-base unet/ and vae/, codiff.pkl or codiff.safetensors, cave.pth or cave.safetensors')
+      .option('--tile <n>', 'latent tile size (official 96)', positiveInt('--tile'))
+      .option('--overlap <n>', 'latent tile overlap (official 32)', intIn('--overlap', 0, Number.MAX_SAFE_INTEGER))
+      .option('--color <fix>', 'colour fix: adain (official), wavelet or none', 'adain')
+      .option('--skip-existing', 'leave inputs whose output already exists (to resume a folder)', false)
+      .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
+      .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8)),
+  ).action(async (inputs: string[], opts) => {
+    if (!['adain', 'wavelet', 'none'].includes(opts.color)) throw new CliError(`--color must be adain, wavelet or none (got ${opts.color})`);
+    const r = await restoreCommand({
+      inputs,
+      output: opts.output,
+      model: opts.model,
+      tile: opts.tile,
+      overlap: opts.overlap,
+      color: opts.color,
+      backend: opts.backend,
+      threads: opts.threads,
+      skipExisting: opts.skipExisting,
+      maxPixels: opts.maxPixels,
+      progress: process.stderr.isTTY === true,
+      log: io.err,
+    });
+    io.out(`${r.restored} restored, ${r.skipped} skipped, ${r.failed.length} failed; output in ${opts.output}`);
+    if (r.failed.length) throw new CliError(`${r.failed.length} of ${r.restored + r.skipped + r.failed.length} files failed: ${r.failed.map((f) => f.file).join(', ')}`);
+  });
+
   const train = program.command('train').description('train CODiff: stage1 (CaVE); plot a run’s curves');
   train
     .command('stage1')
@@ -281,7 +315,7 @@ export function buildProgram(io: Io): Command {
 export function errorLine(e: unknown): string {
   if (e instanceof JpegError) return `codiff: ${e.code}: ${e.message}`;
   // The TF.js packages' errors by name: importing those packages here would load TF.js for every command.
-  if (e instanceof CliError || e instanceof ImageIoError || (e instanceof Error && ['NnError', 'EvalError', 'CaveError', 'TrainError'].includes(e.name))) return `codiff: ${e.message}`;
+  if (e instanceof CliError || e instanceof ImageIoError || (e instanceof Error && ['NnError', 'EvalError', 'CaveError', 'TrainError', 'PipelineError'].includes(e.name))) return `codiff: ${e.message}`;
   if (e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer/.test(e.message)) {
     return `codiff: out of memory (${e.message}); try a smaller image or --max-pixels`;
   }

@@ -1,4 +1,5 @@
 // Node-only: CODiff checkpoints and models from files.
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeSafetensors, type CheckpointLimits } from '@codiff/nn';
 import { readCheckpointFile } from '@codiff/nn/node';
@@ -6,6 +7,7 @@ import { loadCave } from '@codiff/cave/node';
 import { loadUNet, loadVae } from '@codiff/sd-unet/node';
 import { writeFileAtomic } from '@codiff/image-io/node';
 import { checkpointFromOfficial, checkpointFromSafetensors, checkpointMetadata, type CodiffCheckpoint } from './checkpoint.js';
+import { PipelineError } from './errors.js';
 import { CodiffGenerator } from './generator.js';
 
 /**
@@ -52,4 +54,28 @@ export async function loadCodiff(files: CodiffFiles): Promise<CodiffGenerator> {
     for (const m of loaded) m.dispose();
     throw e;
   }
+}
+
+const CHECKPOINT_NAMES = ['codiff.safetensors', 'codiff.pkl', 'model.pkl'];
+const CAVE_NAMES = ['cave.safetensors', 'cave.pth'];
+
+/**
+ * A model folder: SD 2.1-base's `unet/` and `vae/` (diffusers), the generator checkpoint (`codiff.safetensors`,
+ * `codiff.pkl` or `model.pkl`) and CaVE (`cave.safetensors` or `cave.pth`). What is missing is named.
+ */
+export async function codiffFolderFiles(dir: string): Promise<Omit<CodiffFiles, 'host' | 'variant'>> {
+  const exists = (path: string) => access(path).then(() => true, () => false);
+  const first = async (names: readonly string[]) => {
+    for (const n of names) if (await exists(join(dir, n))) return join(dir, n);
+    return undefined;
+  };
+  const [checkpoint, cave] = [await first(CHECKPOINT_NAMES), await first(CAVE_NAMES)];
+  const missing = [
+    ...(await exists(join(dir, 'unet', 'config.json')) ? [] : ['unet/config.json']),
+    ...(await exists(join(dir, 'vae', 'config.json')) ? [] : ['vae/config.json']),
+    ...(checkpoint ? [] : [CHECKPOINT_NAMES.join(' or ')]),
+    ...(cave ? [] : [CAVE_NAMES.join(' or ')]),
+  ];
+  if (missing.length) throw new PipelineError(`${dir} is not a CODiff model folder: missing ${missing.join('; ')}`);
+  return { sd: dir, checkpoint: checkpoint!, cave: cave! };
 }

@@ -1,0 +1,116 @@
+import { readdir, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { encodePng } from '@codiff/image-io';
+import { readImageFile, writeFileAtomic } from '@codiff/image-io/node';
+import type { ColorFix } from '@codiff/pipeline';
+import { MultiBar, Presets } from 'cli-progress';
+import { startBackend } from './backend.js';
+import { CliError } from './io.js';
+
+export interface RestoreArgs {
+  readonly inputs: readonly string[];
+  readonly output: string;
+  readonly model?: string;
+  readonly tile?: number;
+  readonly overlap?: number;
+  readonly color: ColorFix;
+  readonly backend?: string;
+  readonly threads?: number;
+  readonly skipExisting: boolean;
+  readonly maxPixels: number;
+  readonly progress: boolean;
+  /** One line per file done, skipped or failed. */
+  readonly log: (line: string) => void;
+}
+
+export interface RestoreSummary {
+  readonly restored: number;
+  readonly skipped: number;
+  readonly failed: { file: string; reason: string }[];
+}
+
+const IMAGE = /\.(jpe?g|png)$/i;
+
+/** Each input file and where its PNG goes: `-o file.png` for one file, else `-o` is a folder mirroring the inputs. */
+export async function restoreJobs(inputs: readonly string[], output: string): Promise<{ input: string; output: string }[]> {
+  const jobs: { input: string; output: string }[] = [];
+  for (const input of inputs) {
+    const s = await stat(input).catch(() => {
+      throw new CliError(`${input}: no such file or folder`);
+    });
+    if (s.isDirectory()) {
+      const files = (await readdir(input, { recursive: true })).filter((f) => IMAGE.test(f)).sort();
+      if (files.length === 0) throw new CliError(`${input}: no JPEG or PNG files in this folder`);
+      for (const f of files) jobs.push({ input: join(input, f), output: join(output, f.slice(0, -extname(f).length) + '.png') });
+    } else {
+      jobs.push({ input, output: join(output, basename(input, extname(input)) + '.png') });
+    }
+  }
+  if (jobs.length === 1 && !(await stat(inputs[0])).isDirectory() && /\.png$/i.test(output)) return [{ input: jobs[0].input, output }];
+  const seen = new Map<string, string>();
+  for (const j of jobs) {
+    const other = seen.get(j.output);
+    if (other) throw new CliError(`${other} and ${j.input} would both be written to ${j.output}; restore them into different folders`);
+    seen.set(j.output, j.input);
+  }
+  return jobs;
+}
+
+/**
+ * `codiff restore`: every input JPEG/PNG (folders searched recursively) restored with a CODiff model into PNGs. A
+ * file that fails is reported and the run goes on; outputs are written atomically and never onto an input.
+ */
+export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary> {
+  if (!args.model) {
+    throw new CliError('no model: pass --model <folder> (SD 2.1-base unet/ and vae/, codiff.pkl or codiff.safetensors, cave.pth or cave.safetensors)');
+  }
+  const jobs = await restoreJobs(args.inputs, args.output);
+  const inputs = jobs.map((j) => j.input);
+  const [pipeline, pipelineNode] = await Promise.all([import('@codiff/pipeline'), import('@codiff/pipeline/node')]);
+  const files = await pipelineNode.codiffFolderFiles(args.model);
+  const { backend } = await startBackend(args.backend, args.threads);
+  // SD 2.1's UNet does not fit wasm's 4 GiB heap: its weights stay on the host and are uploaded per layer.
+  const generator = await pipelineNode.loadCodiff({ ...files, host: backend === 'wasm' });
+  await generator.mergeAdapters();
+  const bars = args.progress ? new MultiBar({ stream: process.stderr, clearOnComplete: true, hideCursor: true, format: '{name} [{bar}] {value}/{total} {what}' }, Presets.shades_classic) : undefined;
+  const folderBar = bars && jobs.length > 1 ? bars.create(jobs.length, 0, { name: 'images', what: '' }) : undefined;
+  const summary: RestoreSummary = { restored: 0, skipped: 0, failed: [] };
+  try {
+    for (const job of jobs) {
+      if (args.skipExisting && (await stat(job.output).catch(() => undefined))) {
+        (summary as { skipped: number }).skipped++;
+        args.log(`${job.input}: skipped (${job.output} exists)`);
+        folderBar?.increment();
+        continue;
+      }
+      const imageBar = bars?.create(1, 0, { name: basename(job.input), what: 'encode' });
+      try {
+        const image = await readImageFile(job.input, { maxPixels: args.maxPixels, orient: true });
+        const restored = await pipeline.restoreImage(generator, image, {
+          tile: args.tile,
+          overlap: args.overlap,
+          color: args.color,
+          onProgress: (stage, done, total) => {
+            imageBar?.setTotal(total);
+            imageBar?.update(done, { what: stage === 'unet' ? 'UNet tiles' : stage });
+          },
+        });
+        await writeFileAtomic(job.output, encodePng(restored), { inputs });
+        (summary as { restored: number }).restored++;
+        args.log(`${job.input} → ${job.output}`);
+      } catch (e) {
+        // Image errors already name their file.
+        const reason = (e as Error).message.replace(`${job.input}: `, '');
+        summary.failed.push({ file: job.input, reason });
+        args.log(`${job.input}: failed: ${reason}`);
+      } finally {
+        if (imageBar) bars!.remove(imageBar);
+        folderBar?.increment();
+      }
+    }
+  } finally {
+    bars?.stop();
+    generator.dispose();
+  }
+  return summary;
+}

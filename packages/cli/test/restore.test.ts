@@ -1,0 +1,109 @@
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeJpeg } from '@codiff/jpeg-codec';
+import { decodeImage, resizeLanczos } from '@codiff/image-io';
+import { PNG } from 'pngjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../src/index.js';
+import { golden, readPngRgb, sharedPhotos } from '../../../test-support/golden.js';
+
+// In-process runs use one wasm thread (see cli.test.ts).
+process.env.CODIFF_WASM_THREADS = '1';
+
+async function codiff(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+let dir = '';
+let model = '';
+let inputs = '';
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'codiff-restore-'));
+  // A model folder in the layout `--model` expects, from the golden tiny CODiff (official formats).
+  model = join(dir, 'model');
+  for (const [folder, name] of [['unet', 'unet-tiny'], ['vae', 'vae-tiny']]) {
+    mkdirSync(join(model, folder), { recursive: true });
+    copyFileSync(golden(name, 'config.json'), join(model, folder, 'config.json'));
+    copyFileSync(golden(name, 'weights.safetensors'), join(model, folder, 'diffusion_pytorch_model.safetensors'));
+  }
+  copyFileSync(golden('codiff-tiny', 'model.pkl'), join(model, 'codiff.pkl'));
+  copyFileSync(golden('codiff-tiny', 'cave.pth'), join(model, 'cave.pth'));
+  // The mixed folder of the issue: a 1024×768 JPEG, a grey JPEG, a PNG and a corrupt file.
+  inputs = join(dir, 'in');
+  mkdirSync(join(inputs, 'sub'), { recursive: true });
+  const kodak = readPngRgb(sharedPhotos('test', 'Kodak-nonLIVE1', 'kodim07.png'));
+  writeFileSync(join(inputs, 'big.jpg'), encodeJpeg(resizeLanczos(kodak, 1024, 768), { quality: 20 }));
+  const boats = decodeImage(readFileSync(sharedPhotos('test', 'Classic5', 'boats.png')));
+  writeFileSync(join(inputs, 'sub', 'grey.jpg'), encodeJpeg({ ...boats, data: boats.data, channels: 1 }, { quality: 10 }));
+  copyFileSync(sharedPhotos('test', 'Classic5', 'lena.png'), join(inputs, 'lena.png'));
+  writeFileSync(join(inputs, 'corrupt.jpg'), Uint8Array.from([0xff, 0xd8, 0xff, 0xdb, 0x00, 0x43, 1, 2, 3]));
+});
+
+describe('codiff restore (golden tiny CODiff as --model)', () => {
+  it('restores a mixed folder: each image to a PNG of its size (grey stays grey), the corrupt file reported, exit 1', async () => {
+    const out = join(dir, 'out');
+    const r = await codiff('restore', inputs, '-o', out, '--model', model);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe(`3 restored, 0 skipped, 1 failed; output in ${out}`);
+    expect(r.err).toMatch(/corrupt\.jpg: failed: /);
+    expect(r.err).toMatch(/big\.jpg → .*big\.png/);
+    expect(r.err.split('\n').at(-1)).toMatch(/^codiff: 1 of 4 files failed: .*corrupt\.jpg$/);
+    const png = (name: string) => PNG.sync.read(readFileSync(join(out, name)));
+    const big = png('big.png');
+    expect([big.width, big.height]).toEqual([1024, 768]);
+    const grey = PNG.sync.read(readFileSync(join(out, 'sub', 'grey.png')), { skipRescale: true });
+    expect([grey.width, grey.height, grey.colorType]).toEqual([512, 512, 0]);
+    expect(existsSync(join(out, 'lena.png'))).toBe(true);
+    expect(existsSync(join(out, 'corrupt.png'))).toBe(false);
+    // --skip-existing resumes: the three done are left alone.
+    const mtime = statSync(join(out, 'big.png')).mtimeMs;
+    const again = await codiff('restore', inputs, '-o', out, '--model', model, '--skip-existing');
+    expect(again.out).toBe(`0 restored, 3 skipped, 1 failed; output in ${out}`);
+    expect(statSync(join(out, 'big.png')).mtimeMs).toBe(mtime);
+  });
+
+  it('never writes onto an input, and a single file can go to a named PNG', async () => {
+    const lena = join(inputs, 'lena.png');
+    const before = readFileSync(lena);
+    const r = await codiff('restore', lena, '-o', inputs, '--model', model);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/lena\.png: failed: .*is also an input/);
+    expect(readFileSync(lena)).toEqual(before);
+    const named = join(dir, 'named.png');
+    expect((await codiff('restore', join(inputs, 'sub', 'grey.jpg'), '-o', named, '--model', model, '--color', 'none')).code).toBe(0);
+    expect(existsSync(named)).toBe(true);
+  });
+
+  it('bad arguments and model folders are one clear line each', async () => {
+    expect((await codiff('restore', inputs, '-o', join(dir, 'x'))).err).toMatch(/^codiff: no model: pass --model <folder>/);
+    expect((await codiff('restore', inputs, '-o', join(dir, 'x'), '--model', dir)).err).toMatch(/is not a CODiff model folder: missing unet\/config\.json; vae\/config\.json; codiff\.safetensors or codiff\.pkl or model\.pkl; cave\.safetensors or cave\.pth$/);
+    expect((await codiff('restore', join(dir, 'nope.jpg'), '-o', join(dir, 'x'), '--model', model)).err).toBe(`codiff: ${join(dir, 'nope.jpg')}: no such file or folder`);
+    expect((await codiff('restore', inputs, '-o', join(dir, 'x'), '--model', model, '--color', 'sepia')).err).toBe('codiff: --color must be adain, wavelet or none (got sepia)');
+    writeFileSync(join(dir, 'a.jpg'), readFileSync(join(inputs, 'big.jpg')));
+    mkdirSync(join(dir, 'twin'), { recursive: true });
+    writeFileSync(join(dir, 'twin', 'a.png'), readFileSync(join(inputs, 'lena.png')));
+    expect((await codiff('restore', join(dir, 'a.jpg'), join(dir, 'twin', 'a.png'), '-o', join(dir, 'x'), '--model', model)).err).toMatch(/would both be written to .*a\.png; restore them into different folders/);
+  });
+
+  it('convert-weights turns the official model.pkl into safetensors that restore the same image', async () => {
+    const converted = join(dir, 'model-st');
+    mkdirSync(converted);
+    for (const f of ['unet', 'vae']) {
+      mkdirSync(join(converted, f));
+      for (const name of ['config.json', 'diffusion_pytorch_model.safetensors']) copyFileSync(join(model, f, name), join(converted, f, name));
+    }
+    copyFileSync(join(model, 'cave.pth'), join(converted, 'cave.pth'));
+    const r = await codiff('convert-weights', join(model, 'codiff.pkl'), join(converted, 'codiff.safetensors'));
+    expect(r.out).toMatch(/564 tensors \(F32\)/);
+    const grey = join(inputs, 'sub', 'grey.jpg');
+    const [a, b] = [join(dir, 'from-pkl.png'), join(dir, 'from-safetensors.png')];
+    expect((await codiff('restore', grey, '-o', a, '--model', model)).code).toBe(0);
+    expect((await codiff('restore', grey, '-o', b, '--model', converted)).code).toBe(0);
+    expect(readFileSync(b)).toEqual(readFileSync(a));
+    expect((await codiff('convert-weights', join(model, 'codiff.pkl'), join(dir, 'part.safetensors'), '--only', 'proj.')).err).toMatch(/is a CODiff checkpoint: convert it whole \(without --only\)$/);
+  });
+});
