@@ -227,11 +227,19 @@ export class UNet2DConditionModel extends Module {
   readonly timeEmbedding: TimestepEmbedding;
   readonly downBlocks: ModuleList<DownBlock>;
   readonly midBlock: MidBlock;
-  readonly upBlocks: ModuleList<UpBlock>;
+  /** Absent in an encoder-only UNet (see the constructor). */
+  readonly upBlocks: ModuleList<UpBlock> | undefined;
   readonly convNormOut: GroupNorm;
-  readonly convOut: Conv2d;
+  readonly convOut: Conv2d | undefined;
 
-  constructor(readonly config: UNetConfig = SD21_UNET_CONFIG) {
+  /**
+   * `encoderOnly` builds conv_in, the time embedding, the down and mid blocks (and conv_norm_out, which diffusers-based
+   * discriminators keep) without the up blocks and conv_out: what `encode` needs, e.g. for a UNet discriminator.
+   */
+  constructor(
+    readonly config: UNetConfig = SD21_UNET_CONFIG,
+    options: { encoderOnly?: boolean } = {},
+  ) {
     super();
     const ch = config.blockOutChannels;
     const temb = ch[0] * 4;
@@ -246,7 +254,7 @@ export class UNet2DConditionModel extends Module {
     const rev = [...ch].reverse();
     const revHeads = [...config.heads].reverse();
     const revCross = [...config.crossAttention].reverse();
-    this.upBlocks = this.child(
+    this.upBlocks = options.encoderOnly ? undefined : this.child(
       'up_blocks',
       new ModuleList(
         rev.map((out, i) => {
@@ -257,7 +265,7 @@ export class UNet2DConditionModel extends Module {
       ),
     );
     this.convNormOut = this.child('conv_norm_out', new GroupNorm(config.normNumGroups, ch[0], config.normEps));
-    this.convOut = this.child('conv_out', new Conv2d(ch[0], config.outChannels, 3, { padding: 1 }));
+    this.convOut = options.encoderOnly ? undefined : this.child('conv_out', new Conv2d(ch[0], config.outChannels, 3, { padding: 1 }));
   }
 
   /** The time embedding (time_proj → time_embedding) for integer timesteps, one per batch element. */
@@ -274,23 +282,12 @@ export class UNet2DConditionModel extends Module {
    * `encoderHiddenStates` [B, S, crossAttentionDim].
    */
   forward(sample: tf.Tensor4D, timesteps: number | readonly number[], encoderHiddenStates: tf.Tensor3D): tf.Tensor4D {
-    const batch = sample.shape[0];
-    const ts = typeof timesteps === 'number' ? new Array<number>(batch).fill(timesteps) : timesteps;
-    if (ts.length !== batch) throw new NnError(`${ts.length} timesteps for a batch of ${batch}`);
-    if (encoderHiddenStates.shape[0] !== batch || encoderHiddenStates.shape[2] !== this.config.crossAttentionDim) {
-      throw new NnError(`encoder hidden states ${JSON.stringify(encoderHiddenStates.shape)} do not fit batch ${batch} × ${this.config.crossAttentionDim}`);
-    }
+    const { upBlocks, convOut } = this;
+    if (!upBlocks || !convOut) throw new NnError('this UNet was built encoder-only: use encode()');
     return tf.tidy(() => {
-      const ctx: BlockContext = { temb: this.embedTimesteps(ts), context: encoderHiddenStates };
-      let h = this.convIn.forward(sample);
-      const skips: tf.Tensor4D[] = [h];
-      for (const block of this.downBlocks.items) {
-        const { out, residuals } = block.forward(h, ctx);
-        skips.push(...residuals);
-        h = out;
-      }
-      h = this.midBlock.forward(h, ctx);
-      const ups = this.upBlocks.items;
+      const { ctx, h: mid, skips } = this.runEncoder(sample, timesteps, encoderHiddenStates);
+      let h = mid;
+      const ups = upBlocks.items;
       ups.forEach((block, i) => {
         const blockSkips = skips.splice(skips.length - block.resnets.items.length);
         // The upsampler must land on the next block's skip size (odd latent sizes round differently).
@@ -298,7 +295,30 @@ export class UNet2DConditionModel extends Module {
         const size: [number, number] | undefined = i < ups.length - 1 && next ? [next.shape[1], next.shape[2]] : undefined;
         h = block.forward(h, blockSkips, ctx, size);
       });
-      return this.convOut.forward(silu(this.convNormOut.forward(h)) as tf.Tensor4D);
+      return convOut.forward(silu(this.convNormOut.forward(h)) as tf.Tensor4D);
     });
+  }
+
+  /** conv_in → down blocks → mid block: the mid block's output [B, h/2^(n−1), w/2^(n−1), C_last]. */
+  encode(sample: tf.Tensor4D, timesteps: number | readonly number[], encoderHiddenStates: tf.Tensor3D): tf.Tensor4D {
+    return tf.tidy(() => this.runEncoder(sample, timesteps, encoderHiddenStates).h);
+  }
+
+  private runEncoder(sample: tf.Tensor4D, timesteps: number | readonly number[], encoderHiddenStates: tf.Tensor3D) {
+    const batch = sample.shape[0];
+    const ts = typeof timesteps === 'number' ? new Array<number>(batch).fill(timesteps) : timesteps;
+    if (ts.length !== batch) throw new NnError(`${ts.length} timesteps for a batch of ${batch}`);
+    if (encoderHiddenStates.shape[0] !== batch || encoderHiddenStates.shape[2] !== this.config.crossAttentionDim) {
+      throw new NnError(`encoder hidden states ${JSON.stringify(encoderHiddenStates.shape)} do not fit batch ${batch} × ${this.config.crossAttentionDim}`);
+    }
+    const ctx: BlockContext = { temb: this.embedTimesteps(ts), context: encoderHiddenStates };
+    let h = this.convIn.forward(sample);
+    const skips: tf.Tensor4D[] = [h];
+    for (const block of this.downBlocks.items) {
+      const { out, residuals } = block.forward(h, ctx);
+      skips.push(...residuals);
+      h = out;
+    }
+    return { ctx, h: this.midBlock.forward(h, ctx), skips };
   }
 }

@@ -82,19 +82,19 @@ for (const backend of BACKENDS) {
         ['down_blocks.0.downsamplers.0::out', () => d0.downsamplers!.items[0].forward(nhwcTensor(get(inter, 'down_blocks.0.downsamplers.0::in.arg0')))],
         ['down_blocks.1::out.0', () => unet.downBlocks.items[1].forward(nhwcTensor(get(inter, 'down_blocks.0.downsamplers.0::out')), ctx).out],
         ['mid_block::out', () => unet.midBlock.forward(nhwcTensor(get(inter, 'down_blocks.3::out.0')), ctx)],
-        ['up_blocks.0.upsamplers.0::out', () => unet.upBlocks.items[0].upsamplers!.items[0].forward(nhwcTensor(get(inter, 'up_blocks.0.upsamplers.0::in.arg0')))],
+        ['up_blocks.0.upsamplers.0::out', () => unet.upBlocks!.items[0].upsamplers!.items[0].forward(nhwcTensor(get(inter, 'up_blocks.0.upsamplers.0::in.arg0')))],
         [
           'up_blocks.1::out',
           () =>
-            unet.upBlocks.items[1].forward(
+            unet.upBlocks!.items[1].forward(
               nhwcTensor(get(inter, 'up_blocks.0.upsamplers.0::out')),
               ['down_blocks.1::out.0', 'down_blocks.2::out.1.0', 'down_blocks.2::out.1.1'].map((k) => nhwcTensor(get(inter, k))),
               ctx,
               [8, 8],
             ),
         ],
-        ['up_blocks.3.resnets.0::out', () => unet.upBlocks.items[3].resnets.items[0].forward(nhwcTensor(get(inter, 'up_blocks.3.resnets.0::in.arg0')), temb)],
-        ['conv_out::out', () => unet.convOut.forward(nhwcTensor(get(inter, 'conv_out::in.arg0')))],
+        ['up_blocks.3.resnets.0::out', () => unet.upBlocks!.items[3].resnets.items[0].forward(nhwcTensor(get(inter, 'up_blocks.3.resnets.0::in.arg0')), temb)],
+        ['conv_out::out', () => unet.convOut!.forward(nhwcTensor(get(inter, 'conv_out::in.arg0')))],
       ];
       for (const [key, run] of checks) {
         const y = tf.tidy(run);
@@ -102,6 +102,21 @@ for (const backend of BACKENDS) {
         y.dispose();
       }
       tf.dispose([ehs, temb]);
+    });
+
+    it('encode (down and mid blocks) of an encoder-only UNet equals the mid block of the full forward (caseA)', async () => {
+      const encoder = new UNet2DConditionModel(unet.config, { encoderOnly: true });
+      const keys = new Set([...encoder.namedParameters()].map(([k]) => k));
+      expect([...keys].some((k) => k.startsWith('up_blocks.') || k.startsWith('conv_out.'))).toBe(false);
+      const all = await unet.stateDict();
+      encoder.loadStateDict(new Map([...all].filter(([k]) => keys.has(k))));
+      const sample = nhwcTensor(get(cases, 'caseA.sample'));
+      const ehs = tokens(get(cases, 'caseA.encoder_hidden_states'));
+      const mid = encoder.encode(sample, Array.from(get(cases, 'caseA.timestep').data), ehs);
+      await expectClose(mid, get(inter, 'mid_block::out'), 'mid_block::out');
+      expect(() => encoder.forward(sample, 1, ehs)).toThrow(/encoder-only: use encode\(\)/);
+      tf.dispose([sample, ehs, mid]);
+      encoder.dispose();
     });
 
     it('keeps the tensor count flat over repeated forward calls', async () => {
