@@ -6,12 +6,16 @@ function softplus(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * The discriminator's loss: binary cross-entropy on logits with real → 1 and fake → 0, each averaged over its
- * elements and summed — softplus(−real) + softplus(fake). Pass the fake logits computed from a detached generator
- * output.
+ * The discriminator's loss as CODiff computes it: binary cross-entropy on logits with real → 1 and fake → 0,
+ * averaged over all real and fake logits together (one BCE over their concatenation; with as many of each, half
+ * of softplus(−real)‾ + softplus(fake)‾ — golden/codiff-train records 0.7155, not 1.431). Pass the fake logits
+ * computed from a detached generator output.
  */
 export function discriminatorLoss(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.add(tf.mean(softplus(tf.neg(realLogits))), tf.mean(softplus(fakeLogits))) as tf.Scalar);
+  return tf.tidy(() => {
+    const total = tf.add(tf.sum(softplus(tf.neg(realLogits))), tf.sum(softplus(fakeLogits)));
+    return tf.div(total, realLogits.size + fakeLogits.size) as tf.Scalar;
+  });
 }
 
 /** The generator's non-saturating adversarial loss: mean softplus(−D(fake)). */

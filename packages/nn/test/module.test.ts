@@ -8,6 +8,7 @@ import {
   nchwToNhwc,
   nhwcToNchw,
   NnError,
+  stopGradient,
   tfToTorch,
   torchToTf,
   useBackend,
@@ -155,5 +156,15 @@ describe('parameter placement', () => {
     }
     expect(tf.memory().numTensors).toBe(before.numTensors);
     expect(tf.memory().numBytes).toBe(before.numBytes);
+  });
+});
+
+describe('stopGradient', () => {
+  it('passes the value and blocks the gradient: d/dx Σ x·detach(x) = x', async () => {
+    await useBackend('cpu');
+    const x = tf.tensor1d([1, -2, 3]);
+    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(v, stopGradient(v))))(x);
+    expect(Array.from(await g.data())).toEqual([1, -2, 3]);
+    tf.dispose([x, g]);
   });
 });

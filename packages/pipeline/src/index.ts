@@ -21,3 +21,4 @@ export {
   type ColorFix,
 } from './colorfix.js';
 export { restoreImage, type Pixels, type RestoreOptions, type RestoreStage } from './restore.js';
+export { Discriminator, DISCRIMINATOR_TIMESTEP } from './discriminator.js';

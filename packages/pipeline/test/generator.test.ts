@@ -3,47 +3,26 @@ import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nhwcToNchw, useBackend, type HostTensor } from '@codiff/nn';
-import { caveFromStateDict } from '@codiff/cave/node';
-import { AutoencoderKL, SD21_UNET_CONFIG, SD21_VAE_CONFIG, UNet2DConditionModel, unetConfigFromDiffusers, vaeConfigFromDiffusers } from '@codiff/sd-unet';
+import { AutoencoderKL, SD21_UNET_CONFIG, SD21_VAE_CONFIG, UNet2DConditionModel } from '@codiff/sd-unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tinyParts as codiffTinyParts, readTinyWeights } from '../../../test-support/codiff-tiny.js';
 import { backendsUnderTest, expectClose, golden, goldenJson, nhwcTensor, readAll, relMaxError, tensorAt } from '../../../test-support/tfjs.js';
 import { CodiffGenerator, officialAdapterModules, PipelineError, restoreImage, UNET_ADAPTERS, type CodiffCheckpoint, type Pixels, type RestoreStage } from '../src/index.js';
 import { loadCodiff, readCodiffCheckpoint, saveCodiffCheckpoint } from '../src/node.js';
 
 const BACKENDS = await backendsUnderTest();
-const configs = goldenJson('codiff-tiny', 'configs.json') as { unet: Record<string, unknown>; vae: Record<string, unknown> };
 
-let unetWeights: Map<string, HostTensor>;
-let vaeWeights: Map<string, HostTensor>;
-let caveWeights: Map<string, HostTensor>;
+let weights: Awaited<ReturnType<typeof readTinyWeights>>;
 let cases: Map<string, HostTensor>;
 let checkpoint: CodiffCheckpoint;
 beforeAll(async () => {
-  unetWeights = await readAll('unet-tiny', 'weights.safetensors');
-  vaeWeights = await readAll('vae-tiny', 'weights.safetensors');
-  caveWeights = await readAll('codiff-tiny', 'cave.safetensors');
+  weights = await readTinyWeights();
   cases = await readAll('codiff-tiny', 'cases.safetensors');
   checkpoint = await readCodiffCheckpoint(golden('codiff-tiny', 'model.pkl'));
 });
 
 /** The tiny SD UNet and VAE (golden/unet-tiny, vae-tiny) and CaVE (golden/codiff-tiny) under the official pkl. */
-function tinyParts() {
-  const unet = new UNet2DConditionModel(unetConfigFromDiffusers(configs.unet));
-  unet.loadStateDict(unetWeights);
-  const vae = new AutoencoderKL(vaeConfigFromDiffusers(configs.vae));
-  vae.loadStateDict(vaeWeights);
-  // The golden CaVE omits num_batches_tracked (eval never reads it); ours keeps it as a buffer.
-  const cave = caveFromStateDict(withBatchCounters(caveWeights));
-  return { unet, vae, cave };
-}
-
-function withBatchCounters(dict: Map<string, HostTensor>): Map<string, HostTensor> {
-  const out = new Map(dict);
-  for (const key of dict.keys()) {
-    if (key.endsWith('.running_mean')) out.set(key.replace(/running_mean$/, 'num_batches_tracked'), { shape: [], data: new Float32Array([0]) });
-  }
-  return out;
-}
+const tinyParts = () => codiffTinyParts(weights);
 
 /** The golden README's bound for the decoded image (the decoder amplifies): 2e-4·max|ref|. */
 async function expectImageClose(actual: tf.Tensor, ref: HostTensor, what: string): Promise<void> {

@@ -5,3 +5,13 @@ export { stage1Losses, QF_LOSS_WEIGHT, type Stage1Batch, type Stage1Losses } fro
 export { TrainError } from './errors.js';
 export { learningRateAt, validateStage1Config, type Stage1Config, type OptimizerConfig } from './config.js';
 export { officialInit, orthogonal } from './init.js';
+export {
+  generatorLosses,
+  discriminatorLosses,
+  realLatents,
+  OFFICIAL_STAGE2_WEIGHTS,
+  type Stage2Batch,
+  type Stage2Weights,
+  type GeneratorLosses,
+  type PerceptualDistance,
+} from './stage2.js';
