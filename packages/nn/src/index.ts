@@ -13,7 +13,7 @@ export {
   type TensorToWrite,
 } from './safetensors.js';
 export { tfShape, torchToTf, tfToTorch, nchwToNhwc, nhwcToNchw, type ParamLayout } from './layout.js';
-export { Module, ModuleList, Parameter, withParameterPlacement, type LoadReport, type Init, type Placement } from './module.js';
+export { Module, ModuleList, Parameter, ParameterGroup, withParameterPlacement, type LoadReport, type Init, type Placement } from './module.js';
 export { Conv2d, ConvTranspose2d, BatchNorm2d, Linear, GroupNorm, LayerNorm, silu, gelu, type LayerBranch } from './layers.js';
 export { scaledDotProductAttention } from './attention.js';
 export { matMul, stopGradient } from './ops.js';

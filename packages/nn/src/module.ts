@@ -148,6 +148,12 @@ export abstract class Module {
     return p;
   }
 
+  /** Register a parameter created elsewhere under `name` (see ParameterGroup). */
+  protected adopt(name: string, p: Parameter): void {
+    if (this.params.has(name)) throw new NnError(`parameter '${name}' is registered twice`);
+    this.params.set(name, p);
+  }
+
   /** A state-dict entry that is not trained (torch's register_buffer), kept on the device. */
   protected buffer(name: string, torchShape: readonly number[], init: Init): Parameter {
     const p = new Parameter(torchShape, 'same', initialValue(init, [...torchShape], torchShape), 'device', false);
@@ -250,6 +256,20 @@ export abstract class Module {
   dispose(): void {
     for (const p of this.parameters()) p.dispose();
   }
+}
+
+/**
+ * Parameters owned by other modules, under names of one's choosing: the part of a larger model that is trained
+ * and checkpointed (e.g. LoRA tensors, one fully trained layer and a projection). Disposing the group leaves the
+ * parameters to their owners.
+ */
+export class ParameterGroup extends Module {
+  constructor(entries: Iterable<readonly [string, Parameter]>) {
+    super();
+    for (const [name, p] of entries) this.adopt(name, p);
+  }
+
+  override dispose(): void {}
 }
 
 /** Children registered by index ('0', '1', …), like torch.nn.ModuleList. */

@@ -83,18 +83,20 @@ export async function openCheckpoint(dir: string, name: string): Promise<{ files
 /**
  * Load a checkpoint into `module` one tensor at a time, so peak memory stays near one tensor beyond the model.
  * Keys and shapes are checked against the headers first (strict: any mismatch throws, naming the keys).
- * `rename` maps checkpoint keys to the module's (e.g. old diffusers attention names).
+ * `rename` maps checkpoint keys to the module's (e.g. old diffusers attention names); `skip` leaves checkpoint keys
+ * out (e.g. the parts a smaller module does not have).
  */
 export async function loadModuleWeights(
   module: Module,
   dir: string,
   name: string,
-  options: { rename?: (key: string) => string } = {},
+  options: { rename?: (key: string) => string; skip?: (key: string) => boolean } = {},
 ): Promise<LoadReport> {
   const { files, where } = await openCheckpoint(dir, name);
   try {
     const rename = options.rename ?? ((k: string) => k);
-    const byModuleKey = new Map([...where.keys()].map((k) => [rename(k), k]));
+    const keys = [...where.keys()].filter((k) => !options.skip?.(k));
+    const byModuleKey = new Map(keys.map((k) => [rename(k), k]));
     // Check the whole key set, every shape and dtype from the headers before reading any data.
     const shapes = new Map([...byModuleKey].map(([mk, ck]) => { const info = where.get(ck)!.tensors.get(ck)!; return [mk, { shape: info.shape, storedAs: info.dtype }]; }));
     module.checkStateDict(shapes);

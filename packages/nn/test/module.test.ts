@@ -8,6 +8,7 @@ import {
   nchwToNhwc,
   nhwcToNchw,
   NnError,
+  ParameterGroup,
   stopGradient,
   tfToTorch,
   torchToTf,
@@ -166,5 +167,20 @@ describe('stopGradient', () => {
     const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(v, stopGradient(v))))(x);
     expect(Array.from(await g.data())).toEqual([1, -2, 3]);
     tf.dispose([x, g]);
+  });
+});
+
+describe('ParameterGroup', () => {
+  it('names parameters owned by other modules; loading writes through; disposing leaves them to their owner', async () => {
+    await useBackend('cpu');
+    const block = new Block();
+    const group = new ParameterGroup([['trained.proj', block.proj.weight], ['trained.conv_bias', block.conv.bias!]]);
+    expect([...group.namedParameters()].map(([k]) => k)).toEqual(['trained.proj', 'trained.conv_bias']);
+    group.loadStateDict(new Map([['trained.proj', { shape: [4, 3], data: new Float32Array(12).fill(0.5) }], ['trained.conv_bias', { shape: [3], data: Float32Array.of(1, 2, 3) }]]));
+    expect(Array.from((await block.proj.weight.toHost()).data)).toEqual(new Array(12).fill(0.5));
+    group.dispose();
+    expect(Array.from((await block.conv.bias!.toHost()).data)).toEqual([1, 2, 3]);
+    expect(() => new ParameterGroup([['a', block.proj.weight], ['a', block.proj.weight]])).toThrow(/'a' is registered twice/);
+    block.dispose();
   });
 });

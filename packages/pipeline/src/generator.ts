@@ -179,6 +179,19 @@ export class CodiffGenerator {
     return tf.tidy(() => this.vae.decode(tf.div(x0, this.vae.config.scalingFactor) as tf.Tensor4D));
   }
 
+  /**
+   * The trained tensors as a checkpoint in the official layout (`state_dict_unet.*` with `conv_in.base_layer.*`,
+   * `state_dict_vae.*`, `proj.*`), ready for `saveCodiffCheckpoint`. Not after `mergeAdapters`.
+   */
+  async toCheckpoint(): Promise<CodiffCheckpoint> {
+    const merged = [...this.unetLora.layers.values(), ...this.vaeLora.layers.values()].some((l) => l.merged.size > 0);
+    if (merged) throw new PipelineError('the adapters are merged into the weights: a checkpoint needs them separate');
+    const tensors = new Map<string, HostTensor>();
+    const official = (name: string) => name.replace(/^unet\./, 'state_dict_unet.').replace(/^vae\./, 'state_dict_vae.');
+    for (const [name, p] of this.trainableParameters()) tensors.set(official(name), await p.toHost());
+    return { modules: this.modules, rankUnet: this.rankUnet, rankVae: this.rankVae, loraAlpha: this.loraAlpha, tensors };
+  }
+
   /** Fold every adapter into its base weights: inference then runs the plain UNet and VAE (not reversible for training). */
   async mergeAdapters(): Promise<void> {
     await this.unetLora.merge();

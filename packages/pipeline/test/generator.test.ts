@@ -73,6 +73,18 @@ describe('official checkpoint (codiff-tiny/model.pkl)', () => {
     for (const [k, t] of checkpoint.tensors) expect(back.tensors.get(k)!.data, k).toEqual(t.data);
   });
 
+  it('a generator gives back the checkpoint it was loaded from (toCheckpoint)', async () => {
+    await useBackend('cpu');
+    const g = CodiffGenerator.fromCheckpoint(tinyParts(), checkpoint);
+    const back = await g.toCheckpoint();
+    expect(back.modules).toEqual(checkpoint.modules);
+    expect([...back.tensors.keys()].sort()).toEqual([...checkpoint.tensors.keys()].sort());
+    for (const [k, t] of checkpoint.tensors) expect(back.tensors.get(k)!.data, k).toEqual(t.data);
+    await g.mergeAdapters();
+    await expect(g.toCheckpoint()).rejects.toThrow(/merged/);
+    g.dispose();
+  });
+
   it('a checkpoint that does not fit is refused naming the tensor, and nothing is loaded', async () => {
     await useBackend('cpu');
     const parts = tinyParts();

@@ -16,6 +16,11 @@ export interface LoadOptions {
   host?: boolean;
 }
 
+export interface UNetLoadOptions extends LoadOptions {
+  /** Only conv_in, the time embedding, the down and mid blocks (see UNet2DConditionModel's encoderOnly). */
+  encoderOnly?: boolean;
+}
+
 /** diffusers' `_add_variant`: the variant goes before the last extension. */
 function withVariant(file: string, variant?: string): string {
   if (!variant) return file;
@@ -42,7 +47,7 @@ async function loadDiffusersModel<M extends Module>(
   className: string,
   build: (config: Record<string, unknown>) => M,
   options: LoadOptions,
-  rename?: (key: string) => string,
+  keys: { rename?: (key: string) => string; skip?: (key: string) => boolean } = {},
 ): Promise<M> {
   const config = await readConfig(dir);
   if (config._class_name !== undefined && config._class_name !== className) {
@@ -50,7 +55,7 @@ async function loadDiffusersModel<M extends Module>(
   }
   const model = withParameterPlacement(options.host ? 'host' : 'device', () => build(config));
   try {
-    await loadModuleWeights(model, dir, weightsName(options.variant), { rename });
+    await loadModuleWeights(model, dir, weightsName(options.variant), keys);
   } catch (e) {
     model.dispose();
     throw e;
@@ -59,8 +64,11 @@ async function loadDiffusersModel<M extends Module>(
 }
 
 /** Load a diffusers UNet2DConditionModel folder, e.g. `stable-diffusion-2-1-base/unet`. */
-export function loadUNet(dir: string, options: LoadOptions = {}): Promise<UNet2DConditionModel> {
-  return loadDiffusersModel(dir, 'UNet2DConditionModel', (c) => new UNet2DConditionModel(unetConfigFromDiffusers(c)), options);
+export function loadUNet(dir: string, options: UNetLoadOptions = {}): Promise<UNet2DConditionModel> {
+  const encoderOnly = options.encoderOnly === true;
+  return loadDiffusersModel(dir, 'UNet2DConditionModel', (c) => new UNet2DConditionModel(unetConfigFromDiffusers(c), { encoderOnly }), options, {
+    skip: encoderOnly ? (k) => k.startsWith('up_blocks.') || k.startsWith('conv_out.') : undefined,
+  });
 }
 
 /** Old diffusers VAE checkpoints name the mid-block attention query/key/value/proj_attn; diffusers renames on load. */
@@ -74,7 +82,7 @@ export function renameLegacyVaeKey(key: string): string {
 
 /** Load a diffusers AutoencoderKL folder, e.g. `stable-diffusion-2-1-base/vae`. */
 export function loadVae(dir: string, options: LoadOptions = {}): Promise<AutoencoderKL> {
-  return loadDiffusersModel(dir, 'AutoencoderKL', (c) => new AutoencoderKL(vaeConfigFromDiffusers(c)), options, renameLegacyVaeKey);
+  return loadDiffusersModel(dir, 'AutoencoderKL', (c) => new AutoencoderKL(vaeConfigFromDiffusers(c)), options, { rename: renameLegacyVaeKey });
 }
 
 export interface DownloadOptions extends LoadOptions {

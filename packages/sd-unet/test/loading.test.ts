@@ -126,6 +126,14 @@ describe('loading diffusers folders', () => {
     unet.dispose();
   });
 
+  it('encoderOnly loads the down and mid blocks of the same folder (the up blocks are not read)', async () => {
+    const encoder = await loadUNet(join(repo, 'unet'), { encoderOnly: true });
+    expect(encoder.upBlocks).toBeUndefined();
+    const key = 'mid_block.attentions.0.proj_in.weight';
+    expect((await encoder.stateDict()).get(key)!.data).toEqual(unetWeights.get(key)!.data);
+    encoder.dispose();
+  });
+
   it('clear errors: not a model folder, wrong model class, missing tensors', async () => {
     await expect(loadUNet(join(repo, 'nope'))).rejects.toThrow(/nope\/config\.json: no such file \(expected a diffusers model folder\)/);
     await expect(loadUNet(join(repo, 'vae'))).rejects.toThrow(/holds a AutoencoderKL, not a UNet2DConditionModel/);

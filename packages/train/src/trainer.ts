@@ -24,6 +24,15 @@ export interface TrainingTask<Batch> {
   validate?(): Promise<Record<string, number>>;
   /** Files a user wants from a run besides the checkpoint (e.g. the model alone), written at each checkpoint. */
   exportModel?(dir: string): Promise<void>;
+  /**
+   * A second model trained against the first (stage 2's discriminator): after the main gradients of each
+   * micro-batch, its own loss on the same batch; stepped after the main model by an optimiser of the same settings.
+   * Saved in checkpoints beside the main model. Its logged losses are prefixed `adversary_`.
+   */
+  readonly adversary?: {
+    readonly model: Module;
+    losses(batch: Batch): { total: tf.Scalar } & Record<string, tf.Scalar>;
+  };
 }
 
 export interface TrainerOptions {
@@ -77,14 +86,19 @@ export async function train<Batch>(task: TrainingTask<Batch>, options: TrainerOp
   const checkpointPath = join(options.out, CHECKPOINT_FILE);
   const logPath = join(options.out, LOG_FILE);
   const Optimizer = options.optimizer.type === 'adamw' ? AdamW : Adam;
-  const optimizer = new Optimizer(task.model.namedTrainableParameters(), { lr: options.optimizer.lr, betas: options.optimizer.betas, eps: options.optimizer.eps, weightDecay: options.optimizer.weightDecay });
+  const settings = { lr: options.optimizer.lr, betas: options.optimizer.betas, eps: options.optimizer.eps, weightDecay: options.optimizer.weightDecay };
+  const optimizer = new Optimizer(task.model.namedTrainableParameters(), settings);
+  const adversary = task.adversary && { ...task.adversary, optimizer: new Optimizer(task.adversary.model.namedTrainableParameters(), settings) };
   const accumulate = options.accumulate ?? 1;
   const started = performance.now();
   let step = 0;
   try {
     if (await exists(checkpointPath)) {
       if (!options.resume) throw new TrainError(`${options.out} already holds a run (${CHECKPOINT_FILE}); pass --resume to continue it, or choose another folder`);
-      step = await restore(checkpointPath, task.model, optimizer, options.config);
+      step = await restore(checkpointPath, [
+        { model: task.model, optimizer, prefix: '' },
+        ...(adversary ? [{ model: adversary.model, optimizer: adversary.optimizer, prefix: 'adversary_' }] : []),
+      ], options.config);
       await truncateLog(logPath, step);
       options.onLog?.(`resumed ${options.out} at step ${step}`);
     } else if (options.resume) {
@@ -93,11 +107,12 @@ export async function train<Batch>(task: TrainingTask<Batch>, options: TrainerOp
       await writeFile(logPath, '');
     }
     task.model.train();
+    adversary?.model.train();
     let dataSeconds = 0, stepSeconds = 0, recent: number[] = [];
     const firstStep = step;
     while (step < options.steps && !options.signal?.aborted) {
       const t0 = performance.now();
-      let grads: Gradients | undefined;
+      let grads: Gradients | undefined, adversaryGrads: Gradients | undefined;
       const sums: Record<string, number> = {};
       let waited = 0;
       for (let a = 0; a < accumulate; a++) {
@@ -105,32 +120,22 @@ export async function train<Batch>(task: TrainingTask<Batch>, options: TrainerOp
         const batch = await task.batch(step * accumulate + a);
         waited += performance.now() - w0;
         try {
-          const values: Record<string, tf.Scalar> = {};
-          const { value, grads: g } = gradientsOf(() => {
-            const l = task.losses(batch);
-            for (const [k, v] of Object.entries(l)) if (k !== 'total') values[k] = tf.keep(v);
-            return l.total;
-          }, optimizer);
-          values.loss = value;
-          for (const [k, v] of Object.entries(values)) sums[k] = (sums[k] ?? 0) + (await v.data())[0] / accumulate;
-          tf.dispose(Object.values(values));
-          grads = accumulateInto(grads, g, accumulate);
+          grads = accumulateInto(grads, await lossGradients(() => task.losses(batch), optimizer, sums, '', accumulate), accumulate);
+          if (adversary) adversaryGrads = accumulateInto(adversaryGrads, await lossGradients(() => adversary.losses(batch), adversary.optimizer, sums, 'adversary_', accumulate), accumulate);
         } finally {
           task.disposeBatch(batch);
         }
       }
-      let norm: number | undefined;
-      if (options.optimizer.clipGradNorm != null) ({ grads, norm } = await clipGradNorm(grads!, options.optimizer.clipGradNorm));
-      optimizer.lr = learningRateAt(options.optimizer, step + 1);
-      optimizer.step(grads!);
-      tf.dispose([...grads!.values()]);
+      const lr = learningRateAt(options.optimizer, step + 1);
+      const norm = await optimiserStep(optimizer, grads!, lr, options.optimizer.clipGradNorm);
+      if (adversary) await optimiserStep(adversary.optimizer, adversaryGrads!, lr, options.optimizer.clipGradNorm);
       step += 1;
 
       const seconds = (performance.now() - t0) / 1000;
       dataSeconds += waited / 1000;
       stepSeconds += seconds;
       recent = [...recent.slice(-19), seconds];
-      const record = { type: 'train', step, ...sums, lr: optimizer.lr, ...(norm !== undefined && { gradNorm: norm }), seconds, dataSeconds: waited / 1000 };
+      const record = { type: 'train', step, ...sums, lr, ...(norm !== undefined && { gradNorm: norm }), seconds, dataSeconds: waited / 1000 };
       await appendFile(logPath, JSON.stringify(record) + '\n');
       const perStep = recent.reduce((a, b) => a + b, 0) / recent.length;
       options.onProgress?.({
@@ -149,7 +154,10 @@ export async function train<Batch>(task: TrainingTask<Batch>, options: TrainerOp
         options.onLog?.(`step ${step} validation: ${Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
       }
       if (step % options.checkpointEvery === 0 || step === options.steps || options.signal?.aborted) {
-        await saveCheckpoint(checkpointPath, task, optimizer, step, options.config);
+        await saveCheckpoint(checkpointPath, task.stage, [
+          { model: task.model, optimizer, prefix: '' },
+          ...(adversary ? [{ model: adversary.model, optimizer: adversary.optimizer, prefix: 'adversary_' }] : []),
+        ], step, options.config);
         await task.exportModel?.(options.out);
       }
     }
@@ -157,7 +165,38 @@ export async function train<Batch>(task: TrainingTask<Batch>, options: TrainerOp
     return { step, stopped: step < options.steps, seconds: (performance.now() - started) / 1000, meanDataFraction: stepSeconds > 0 ? dataSeconds / stepSeconds : 0 };
   } finally {
     optimizer.dispose();
+    adversary?.optimizer.dispose();
   }
+}
+
+/** One micro-batch's gradients; its loss values (÷ accumulate) are added to `sums` under `prefix`. */
+async function lossGradients(
+  losses: () => { total: tf.Scalar } & Record<string, tf.Scalar>,
+  optimizer: Adam,
+  sums: Record<string, number>,
+  prefix: string,
+  accumulate: number,
+): Promise<Gradients> {
+  const values: Record<string, tf.Scalar> = {};
+  const { value, grads } = gradientsOf(() => {
+    const l = losses();
+    for (const [k, v] of Object.entries(l)) if (k !== 'total') values[k] = tf.keep(v);
+    return l.total;
+  }, optimizer);
+  values.loss = value;
+  for (const [k, v] of Object.entries(values)) sums[prefix + k] = (sums[prefix + k] ?? 0) + (await v.data())[0] / accumulate;
+  tf.dispose(Object.values(values));
+  return grads;
+}
+
+/** Clip (if configured) and apply one update at `lr`; returns the gradient norm before clipping, when clipped. */
+async function optimiserStep(optimizer: Adam, grads: Gradients, lr: number, clip: number | null | undefined): Promise<number | undefined> {
+  let norm: number | undefined;
+  if (clip != null) ({ grads, norm } = await clipGradNorm(grads, clip));
+  optimizer.lr = lr;
+  optimizer.step(grads);
+  tf.dispose([...grads.values()]);
+  return norm;
 }
 
 function accumulateInto(sum: Gradients | undefined, g: Gradients, parts: number): Gradients {
@@ -172,15 +211,26 @@ function accumulateInto(sum: Gradients | undefined, g: Gradients, parts: number)
   return out;
 }
 
-async function saveCheckpoint(path: string, task: TrainingTask<unknown>, optimizer: Adam, step: number, config: unknown): Promise<void> {
+/** A model and its optimiser, saved under `<prefix>model.` and `<prefix>optimizer.`. */
+interface Trained {
+  readonly model: Module;
+  readonly optimizer: Adam;
+  readonly prefix: string;
+}
+
+async function saveCheckpoint(path: string, stage: string, parts: readonly Trained[], step: number, config: unknown): Promise<void> {
   const tensors: Record<string, HostTensor & { dtype: 'F32' }> = {};
-  for (const [k, t] of await task.model.stateDict()) tensors[`model.${k}`] = { ...t, dtype: 'F32' };
-  for (const [k, t] of await optimizer.stateDict()) tensors[`optimizer.${k}`] = { ...t, dtype: 'F32' };
-  const metadata = { format: FORMAT, stage: task.stage, step: String(step), optimizer_steps: String(optimizer.stepCount), config: JSON.stringify(config) };
+  const steps: Record<string, string> = {};
+  for (const { model, optimizer, prefix } of parts) {
+    for (const [k, t] of await model.stateDict()) tensors[`${prefix}model.${k}`] = { ...t, dtype: 'F32' };
+    for (const [k, t] of await optimizer.stateDict()) tensors[`${prefix}optimizer.${k}`] = { ...t, dtype: 'F32' };
+    steps[`${prefix}optimizer_steps`] = String(optimizer.stepCount);
+  }
+  const metadata = { format: FORMAT, stage, step: String(step), ...steps, config: JSON.stringify(config) };
   await writeFileAtomic(path, writeSafetensors(tensors, metadata));
 }
 
-async function restore(path: string, model: Module, optimizer: Adam, config: unknown): Promise<number> {
+async function restore(path: string, parts: readonly Trained[], config: unknown): Promise<number> {
   const file = await openSafetensorsFile(path);
   try {
     // The header decides before any tensor is read.
@@ -191,8 +241,10 @@ async function restore(path: string, model: Module, optimizer: Adam, config: unk
     }
     const all = await file.readAll();
     const pick = (prefix: string) => new Map([...all].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
-    model.loadStateDict(pick('model.'));
-    optimizer.loadStateDict(pick('optimizer.'), Number(metadata.optimizer_steps));
+    for (const { model, optimizer, prefix } of parts) {
+      model.loadStateDict(pick(`${prefix}model.`));
+      optimizer.loadStateDict(pick(`${prefix}optimizer.`), Number(metadata[`${prefix}optimizer_steps`]));
+    }
     return Number(metadata.step);
   } finally {
     await file.close();
