@@ -2,7 +2,8 @@ import type { TrainProgress } from '@codiff/train/node';
 import { MultiBar, type SingleBar } from 'cli-progress';
 import { startBackend } from './backend.js';
 
-export interface TrainStage1Args {
+/** What both stages take from the command line. */
+export interface TrainArgs {
   config: string;
   data: string;
   val?: string;
@@ -19,15 +20,28 @@ export interface TrainStage1Args {
   log: (line: string) => void;
 }
 
+export type TrainStage1Args = TrainArgs;
+
+export interface TrainStage2Args extends TrainArgs {
+  /** Stable Diffusion 2.1-base diffusers folder, CaVE weights, the perceptual network's weights folder. */
+  sd: string;
+  cave: string;
+  perceptualWeights: string;
+  /** Override: let the adversarial gradient reach the generator. */
+  ganGradient?: boolean;
+}
+
+interface Hooks {
+  signal: AbortSignal;
+  onProgress: (p: TrainProgress) => void;
+  onLog: (line: string) => void;
+}
+
 /**
- * `codiff train stage1`: CaVE on a photo folder. SIGINT/SIGTERM finish the current step and write a checkpoint;
- * `--resume` continues from it bit for bit. wasm runs with one thread per core unless told otherwise.
+ * A training run in the terminal: SIGINT/SIGTERM finish the current step and write a checkpoint (`--resume`
+ * continues bit for bit); a progress bar with step, loss, steps/s, data share and ETA, log lines above it.
  */
-export async function trainStage1Command(args: TrainStage1Args) {
-  const train = await import('@codiff/train/node');
-  const { backend, threads } = await startBackend(args.backend, args.threads);
-  const base = await train.loadStage1Config(args.config);
-  const config = { ...base, ...(args.steps !== undefined && { steps: args.steps }), ...(args.seed !== undefined && { seed: args.seed }) };
+async function inTerminal<S>(stage: string, args: TrainArgs, run: (hooks: Hooks) => Promise<S>): Promise<S> {
   const stop = new AbortController();
   const onSignal = (signal: string) => {
     args.log(`${signal}: finishing this step and writing a checkpoint (resume with --resume)`);
@@ -37,7 +51,7 @@ export async function trainStage1Command(args: TrainStage1Args) {
   for (const [s, h] of Object.entries(handlers)) process.on(s, h);
   // A MultiBar of one: it can print log lines above the bar.
   const bars = new MultiBar({
-    format: 'stage1 [{bar}] {value}/{total} | loss {loss} | {rate} steps/s | data {data}% | ETA {eta_formatted}',
+    format: `${stage} [{bar}] {value}/{total} | loss {loss} | {rate} steps/s | data {data}% | ETA {eta_formatted}`,
     stream: process.stderr,
     hideCursor: true,
     etaBuffer: 20,
@@ -49,23 +63,36 @@ export async function trainStage1Command(args: TrainStage1Args) {
     if (!bar) bar = bars.create(p.steps, p.step, values);
     else bar.update(p.step, values);
   };
-  const log = (line: string) => (bar ? bars.log(`${line}\n`) : args.log(line));
   try {
-    const summary = await train.trainStage1({
-      config,
-      data: args.data,
-      val: args.val,
-      out: args.out,
-      resume: args.resume,
-      init: args.init,
-      workers: args.workers,
-      signal: stop.signal,
-      onProgress,
-      onLog: log,
-    });
-    return { ...summary, backend, threads };
+    return await run({ signal: stop.signal, onProgress, onLog: (line) => (bar ? bars.log(`${line}\n`) : args.log(line)) });
   } finally {
     if (bar) bars.stop();
     for (const [s, h] of Object.entries(handlers)) process.off(s, h);
   }
+}
+
+/** The configuration with the command line's overrides. */
+function overridden<C extends { steps: number; seed: number }>(config: C, args: TrainArgs): C {
+  return { ...config, ...(args.steps !== undefined && { steps: args.steps }), ...(args.seed !== undefined && { seed: args.seed }) };
+}
+
+/** `codiff train stage1`: CaVE on a photo folder. wasm runs with one thread per core unless told otherwise. */
+export async function trainStage1Command(args: TrainStage1Args) {
+  const train = await import('@codiff/train/node');
+  const { backend, threads } = await startBackend(args.backend, args.threads);
+  const config = overridden(await train.loadStage1Config(args.config), args);
+  const { data, val, out, resume, init, workers } = args;
+  const summary = await inTerminal('stage1', args, (hooks) => train.trainStage1({ config, data, val, out, resume, init, workers, ...hooks }));
+  return { ...summary, backend, threads };
+}
+
+/** `codiff train stage2`: the CODiff generator (and its discriminator) on a photo folder. */
+export async function trainStage2Command(args: TrainStage2Args) {
+  const train = await import('@codiff/train/node');
+  const { backend, threads } = await startBackend(args.backend, args.threads);
+  const base = overridden(await train.loadStage2Config(args.config), args);
+  const config = args.ganGradient ? { ...base, ganGradient: true } : base;
+  const { data, val, out, resume, init, workers, sd, cave, perceptualWeights } = args;
+  const summary = await inTerminal('stage2', args, (hooks) => train.trainStage2({ config, data, val, out, resume, init, workers, sd, cave, perceptualWeights, ...hooks }));
+  return { ...summary, backend, threads };
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Conv2d, GroupNorm, Module, silu, type Parameter } from '@codiff/nn';
-import { UNet2DConditionModel, type UNetConfig } from '@codiff/sd-unet';
+import type { UNet2DConditionModel } from '@codiff/sd-unet';
 import { PipelineError } from './errors.js';
 
 /** The timestep the official discriminator runs its UNet at. */
@@ -35,9 +35,11 @@ export class Discriminator extends Module {
   readonly embeddings: Parameter;
   readonly cls_pred_branch: ClassifierHead;
 
-  constructor(config: UNetConfig) {
+  /** `unet`: the pretrained SD UNet (encoder-only is enough: see sd-unet's `loadUNet(dir, { encoderOnly })`); owned from then on. */
+  constructor(unet: UNet2DConditionModel) {
     super();
-    this.unet = new UNet2DConditionModel(config, { encoderOnly: true });
+    this.unet = unet;
+    const config = unet.config;
     this.embeddings = this.param('embeddings', [77, config.crossAttentionDim], 'same', 'zeros');
     const channels = config.blockOutChannels[config.blockOutChannels.length - 1];
     if ((2 * channels) % 32 !== 0) throw new PipelineError(`the discriminator head's GroupNorm(32) needs 2·${channels} channels divisible by 32`);

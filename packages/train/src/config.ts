@@ -1,4 +1,5 @@
 import type { CaveConfig } from '@codiff/cave';
+import type { Stage2Weights } from './stage2.js';
 import { TrainError } from './errors.js';
 
 /** Optimiser and schedule, with PyTorch's names and meanings. */
@@ -57,5 +58,56 @@ export function validateStage1Config(c: Stage1Config, where: string): Stage1Conf
   if (!c.optimizer || !['adam', 'adamw'].includes(c.optimizer.type)) fail('optimizer.type must be "adam" or "adamw"');
   if (c.qfLossWeight !== undefined && !(c.qfLossWeight >= 0)) fail(`qfLossWeight must be a non-negative number (got ${JSON.stringify(c.qfLossWeight)})`);
   if (!(c.optimizer.lr > 0)) fail(`optimizer.lr must be positive (got ${JSON.stringify(c.optimizer.lr)})`);
+  return c;
+}
+
+/** A stage-2 run: LoRA ranks, losses, data and schedule. The models come from the command line (folders, files). */
+export interface Stage2Config {
+  readonly stage: 'stage2';
+  readonly name: string;
+  readonly description?: string;
+  /** LoRA ranks of the UNet and VAE-encoder adapters and their alpha (official 16, 16, 8). */
+  readonly rankUnet: number;
+  readonly rankVae: number;
+  readonly loraAlpha: number;
+  /** Training patch side, a multiple of 8 (the VAE's); the discriminator needs a 3×3 mid-block map (SD: ≥ 192). */
+  readonly patch: number;
+  readonly batchSize: number;
+  readonly accumulate: number;
+  readonly optimizer: OptimizerConfig;
+  /** The perceptual term: DISTS (official) or LPIPS on SqueezeNet (when no VGG16 is at hand). */
+  readonly perceptual: 'dists' | 'lpips-squeeze';
+  readonly weights: Stage2Weights;
+  /** Train the latent discriminator and add the adversarial term. */
+  readonly gan: boolean;
+  /** Let the adversarial gradient reach the generator (the paper's description; the official code blocks it). */
+  readonly ganGradient: boolean;
+  /** The generator's latent: `sample()` of the VAE's distribution (official training) or its mean. */
+  readonly latent: 'sample' | 'mean';
+  readonly steps: number;
+  readonly checkpointEvery: number;
+  readonly validateEvery: number;
+  readonly seed: number;
+}
+
+/** Check a parsed stage-2 configuration, naming the first bad field. */
+export function validateStage2Config(c: Stage2Config, where: string): Stage2Config {
+  const fail = (what: string) => {
+    throw new TrainError(`${where}: ${what}`);
+  };
+  const positiveInt = (v: unknown, name: string) => (Number.isInteger(v) && (v as number) > 0) || fail(`${name} must be a positive integer (got ${JSON.stringify(v)})`);
+  if (c.stage !== 'stage2') fail(`"stage" must be "stage2" (got ${JSON.stringify(c.stage)})`);
+  for (const k of ['rankUnet', 'rankVae', 'patch', 'batchSize', 'accumulate', 'steps', 'checkpointEvery', 'validateEvery'] as const) positiveInt(c[k], k);
+  if (c.patch % 8 !== 0) fail(`patch must be a multiple of 8 (got ${c.patch})`);
+  if (!(c.loraAlpha > 0)) fail(`loraAlpha must be positive (got ${JSON.stringify(c.loraAlpha)})`);
+  if (!Number.isInteger(c.seed) || c.seed < 0) fail(`seed must be a non-negative integer (got ${JSON.stringify(c.seed)})`);
+  if (!c.optimizer || !['adam', 'adamw'].includes(c.optimizer.type)) fail('optimizer.type must be "adam" or "adamw"');
+  if (!(c.optimizer.lr > 0)) fail(`optimizer.lr must be positive (got ${JSON.stringify(c.optimizer.lr)})`);
+  if (!['dists', 'lpips-squeeze'].includes(c.perceptual)) fail(`perceptual must be "dists" or "lpips-squeeze" (got ${JSON.stringify(c.perceptual)})`);
+  if (!c.weights || !['perceptual', 'ganGenerator', 'ganDiscriminator'].every((k) => (c.weights as unknown as Record<string, number>)[k] >= 0)) {
+    fail('weights needs non-negative "perceptual", "ganGenerator" and "ganDiscriminator"');
+  }
+  if (typeof c.gan !== 'boolean' || typeof c.ganGradient !== 'boolean') fail('"gan" and "ganGradient" must be true or false');
+  if (!['sample', 'mean'].includes(c.latent)) fail(`latent must be "sample" or "mean" (got ${JSON.stringify(c.latent)})`);
   return c;
 }

@@ -4,9 +4,10 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { readImageHeader } from '@codiff/image-io';
+import { readImageFile } from '@codiff/image-io/node';
 import { TrainError } from './errors.js';
 import { Rng } from './rng.js';
-import { batchOf, drawRecipe, type PairBatch, type SampleRecipe, type TrainingPair } from './samples.js';
+import { batchOf, drawRecipe, makePair, type PairBatch, type SampleRecipe, type TrainingPair } from './samples.js';
 import type { PairJob, PairReply } from './data-worker.js';
 
 export interface Photo {
@@ -189,4 +190,18 @@ export class PairLoader {
 function workerUrl(): URL {
   const here = import.meta.url;
   return here.endsWith('.ts') ? new URL('../dist/data-worker.js', here) : new URL('./data-worker.js', here);
+}
+
+/** Centre patches of every photo of a validation folder at each QF (aligned grid, no transform), as one batch. */
+export async function centrePairs(dir: string, patch: number, qualities: readonly number[], onLog?: (line: string) => void): Promise<PairBatch> {
+  const { photos, skipped } = await scanPhotoFolder(dir, patch + 8);
+  for (const f of skipped) onLog?.(`skipped validation file ${f.path}: ${f.reason}`);
+  if (photos.length === 0) throw new TrainError(`${dir}: no usable validation photos (at least ${patch + 8}×${patch + 8})`);
+  const pairs: TrainingPair[] = [];
+  for (const photo of photos) {
+    const image = await readImageFile(photo.path, { channels: 'rgb', orient: true });
+    const top = (photo.height - patch - 8) >> 1, left = (photo.width - patch - 8) >> 1;
+    for (const q of qualities) pairs.push(makePair(image, { top, left, mode: 0, quality: q, shiftTop: 0, shiftLeft: 0 }, patch));
+  }
+  return batchOf(pairs, patch);
 }

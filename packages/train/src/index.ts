@@ -3,8 +3,8 @@ export { drawRecipe, makePair, dihedral, batchOf, COMMON_QUALITIES, type SampleR
 export { Adam, AdamW, clipGradNorm, gradientsOf, type AdamOptions, type Gradients } from './optim.js';
 export { stage1Losses, QF_LOSS_WEIGHT, type Stage1Batch, type Stage1Losses } from './stage1.js';
 export { TrainError } from './errors.js';
-export { learningRateAt, validateStage1Config, type Stage1Config, type OptimizerConfig } from './config.js';
-export { officialInit, orthogonal } from './init.js';
+export { learningRateAt, validateStage1Config, validateStage2Config, type Stage1Config, type Stage2Config, type OptimizerConfig } from './config.js';
+export { officialInit, orthogonal, initGenerator, initDiscriminator } from './init.js';
 export {
   generatorLosses,
   discriminatorLosses,

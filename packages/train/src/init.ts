@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchNorm2d, Conv2d, ConvTranspose2d, Linear, torchToTf, type Module, type Parameter } from '@codiff/nn';
+import { BatchNorm2d, Conv2d, ConvTranspose2d, GroupNorm, Linear, torchToTf, type Module, type Parameter } from '@codiff/nn';
+import type { CodiffGenerator, Discriminator } from '@codiff/pipeline';
 import { Rng } from './rng.js';
 
 /**
@@ -18,6 +19,41 @@ export function officialInit(model: Module, seed: number): void {
       assign(m.bias, new Float32Array(m.channels));
     }
   }
+}
+
+/**
+ * A fresh stage-2 generator as the official code starts it, drawn from `seed`: LoRA A ~ N(0, 1/r²) (peft's gaussian
+ * init), B = 0 (so the generator starts as the pretrained model), `proj` with torch's Linear default U(±1/√in).
+ */
+export function initGenerator(g: CodiffGenerator, seed: number): void {
+  const rng = Rng.derive(seed, 1);
+  for (const [name, p] of g.trainableParameters()) {
+    if (name.includes('.lora_A.')) {
+      const r = p.torchShape[0];
+      assign(p, Float32Array.from({ length: p.size }, () => rng.normal() / r));
+    }
+  }
+  torchDefault(g.proj, rng);
+}
+
+/** A fresh discriminator, from `seed`: the head with torch's default layer init, the 77 tokens N(0, 1). */
+export function initDiscriminator(d: Discriminator, seed: number): void {
+  const rng = Rng.derive(seed, 2);
+  for (const [, m] of d.cls_pred_branch.namedModules()) {
+    if (m instanceof Conv2d) torchDefault(m, rng);
+    else if (m instanceof GroupNorm) {
+      assign(m.weight, new Float32Array(m.channels).fill(1));
+      assign(m.bias, new Float32Array(m.channels));
+    }
+  }
+  assign(d.embeddings, Float32Array.from({ length: d.embeddings.size }, () => rng.normal()));
+}
+
+/** torch's default Linear/Conv2d init: weight and bias U(±1/√fan_in). */
+function torchDefault(m: Linear | Conv2d, rng: Rng): void {
+  const fanIn = m.weight.torchShape.slice(1).reduce((a, d) => a * d, 1);
+  const bound = 1 / Math.sqrt(fanIn);
+  for (const p of [m.weight, m.bias]) if (p) assign(p, Float32Array.from({ length: p.size }, () => (2 * rng.random() - 1) * bound));
 }
 
 function assign(p: Parameter, torchData: Float32Array): void {

@@ -1,42 +1,24 @@
 // Node-only: stage 1 (CaVE) as a training task over photo folders.
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CaVE } from '@codiff/cave';
 import { saveCave } from '@codiff/cave/node';
 import { readStateDictFile } from '@codiff/nn/node';
-import { readImageFile } from '@codiff/image-io/node';
 import { validateStage1Config, type Stage1Config } from './config.js';
+import { readConfigFile } from './config-files.js';
 import { TrainError } from './errors.js';
-import { PairLoader, scanPhotoFolder, type SkippedFile } from './data.js';
+import { centrePairs, PairLoader, scanPhotoFolder, type SkippedFile } from './data.js';
 import { officialInit } from './init.js';
-import { batchOf, makePair, type PairBatch, type TrainingPair } from './samples.js';
+import type { PairBatch } from './samples.js';
 import { stage1Losses, type Stage1Batch } from './stage1.js';
 import { train, type TrainProgress, type TrainSummary, type TrainingTask } from './trainer.js';
 
 /** The configurations shipped in `configs/` (stage1-<name>.json). */
 export const STAGE1_CONFIG_NAMES = ['official', 'lite'] as const;
 
-// configs/ sits beside src/ and dist/ alike.
-const CONFIG_DIR = fileURLToPath(new URL('../configs/', import.meta.url));
-
 /** A named configuration (`official`, `lite`) or a path to a JSON file of the same shape. */
 export async function loadStage1Config(nameOrPath: string): Promise<Stage1Config> {
-  const path = (STAGE1_CONFIG_NAMES as readonly string[]).includes(nameOrPath) ? join(CONFIG_DIR, `stage1-${nameOrPath}.json`) : resolve(nameOrPath);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new TrainError(`no configuration '${nameOrPath}' (named ones: ${STAGE1_CONFIG_NAMES.join(', ')}; or give a JSON file)`);
-  }
-  let parsed: Stage1Config;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new TrainError(`${path}: not JSON (${(e as Error).message})`);
-  }
-  return validateStage1Config(parsed, path);
+  return readConfigFile('stage1', STAGE1_CONFIG_NAMES, nameOrPath, validateStage1Config);
 }
 
 export interface Stage1RunOptions {
@@ -72,7 +54,7 @@ export async function trainStage1(options: Stage1RunOptions): Promise<TrainSumma
   if (photos.length === 0) {
     throw new TrainError(`${options.data}: no usable photos (PNG/JPEG at least ${minSize}×${minSize}; ${skipped.length} file(s) skipped)`);
   }
-  const validation = options.val ? await validationSet(options.val, config.patch, options.onLog) : undefined;
+  const validation = options.val ? await centrePairs(options.val, config.patch, VALIDATION_QUALITIES, options.onLog) : undefined;
   if (options.init && options.resume) throw new TrainError('--init starts a new run; --resume continues one: give one of them');
   const cave = new CaVE(config.model);
   officialInit(cave, config.seed);
@@ -128,20 +110,6 @@ export async function trainStage1(options: Stage1RunOptions): Promise<TrainSumma
     await loader.close();
     cave.dispose();
   }
-}
-
-/** Centre patches of every validation photo at each validation QF (aligned grid, no transform). */
-async function validationSet(dir: string, patch: number, onLog?: (line: string) => void): Promise<PairBatch> {
-  const { photos, skipped } = await scanPhotoFolder(dir, patch + 8);
-  for (const f of skipped) onLog?.(`skipped validation file ${f.path}: ${f.reason}`);
-  if (photos.length === 0) throw new TrainError(`${dir}: no usable validation photos (at least ${patch + 8}×${patch + 8})`);
-  const pairs: TrainingPair[] = [];
-  for (const photo of photos) {
-    const image = await readImageFile(photo.path, { channels: 'rgb', orient: true });
-    const top = (photo.height - patch - 8) >> 1, left = (photo.width - patch - 8) >> 1;
-    for (const q of VALIDATION_QUALITIES) pairs.push(makePair(image, { top, left, mode: 0, quality: q, shiftTop: 0, shiftLeft: 0 }, patch));
-  }
-  return batchOf(pairs, patch);
 }
 
 /** Eval-mode reconstruction L1 and the QF estimate's mean absolute error (in QF units) on the validation set. */

@@ -3,7 +3,7 @@ import { tfToTorch, torchToTf, useBackend, type HostTensor, type Parameter } fro
 import { loadDists } from '@codiff/losses/node';
 import { CodiffGenerator, Discriminator } from '@codiff/pipeline';
 import { readCodiffCheckpoint } from '@codiff/pipeline/node';
-import { unetConfigFromDiffusers } from '@codiff/sd-unet';
+import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTinyWeights, tinyConfigs, tinyParts } from '../../../test-support/codiff-tiny.js';
 import { expectClose, golden, goldenJson, nhwcTensor, readAll, tensorAt } from '../../../test-support/tfjs.js';
@@ -30,7 +30,7 @@ beforeAll(async () => {
   const weights = await readTinyWeights();
   g = CodiffGenerator.fromCheckpoint(tinyParts(weights), await readCodiffCheckpoint(golden('codiff-tiny', 'model.pkl')));
   // The discriminator's UNet is the same pretrained tiny UNet (without CODiff's LoRA); its head and tokens from the golden.
-  disc = new Discriminator(unetConfigFromDiffusers(tinyConfigs.unet));
+  disc = new Discriminator(new UNet2DConditionModel(unetConfigFromDiffusers(tinyConfigs.unet), { encoderOnly: true }));
   const encoderKeys = new Set([...disc.unet.namedParameters()].map(([k]) => k));
   disc.unet.loadStateDict(new Map([...weights.unet].filter(([k]) => encoderKeys.has(k))));
   disc.loadStateDict(new Map([...step].filter(([k]) => k.startsWith('disc_init.')).map(([k, t]) => [k.slice('disc_init.'.length), t])));
