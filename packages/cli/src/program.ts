@@ -29,6 +29,13 @@ function qualityList(value: string): number[] {
   return [...new Set(list)];
 }
 
+/** "1024,224" → the tiled VAE's encoder and decoder tile sizes. */
+function vaeTiles(value: string): [number, number] {
+  const tiles = value.split(',').map((v) => Number(v.trim()));
+  if (tiles.length !== 2 || !tiles.every((t) => Number.isInteger(t) && t > 0)) throw new InvalidArgumentError('--vae-tile takes two positive integers: encoder,decoder (e.g. 1024,224)');
+  return tiles as [number, number];
+}
+
 /** Every command that reads images takes the same pixel limit. */
 const withMaxPixels = (command: Command) =>
   command.option(
@@ -242,6 +249,7 @@ export function buildProgram(io: Io): Command {
       .option('--tile <n>', 'latent tile size (official 96)', positiveInt('--tile'))
       .option('--overlap <n>', 'latent tile overlap (official 32)', intIn('--overlap', 0, Number.MAX_SAFE_INTEGER))
       .option('--color <fix>', 'colour fix: adain (official), wavelet or none', 'adain')
+      .option('--vae-tile <encoder,decoder>', 'tiled-VAE tile sizes: encoder px, decoder latent px (official 1024,224; smaller uses less memory)', vaeTiles)
       .option('--skip-existing', 'leave inputs whose output already exists (to resume a folder)', false)
       .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
       .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8)),
@@ -254,6 +262,7 @@ export function buildProgram(io: Io): Command {
       tile: opts.tile,
       overlap: opts.overlap,
       color: opts.color,
+      vaeTile: opts.vaeTile,
       backend: opts.backend,
       threads: opts.threads,
       skipExisting: opts.skipExisting,

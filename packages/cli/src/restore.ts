@@ -14,6 +14,8 @@ export interface RestoreArgs {
   readonly tile?: number;
   readonly overlap?: number;
   readonly color: ColorFix;
+  /** Tiled-VAE tile sizes (encoder px, decoder latent px). */
+  readonly vaeTile?: [number, number];
   readonly backend?: string;
   readonly threads?: number;
   readonly skipExisting: boolean;
@@ -90,9 +92,11 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
           tile: args.tile,
           overlap: args.overlap,
           color: args.color,
+          vaeEncoderTile: args.vaeTile?.[0],
+          vaeDecoderTile: args.vaeTile?.[1],
           onProgress: (stage, done, total) => {
             imageBar?.setTotal(total);
-            imageBar?.update(done, { what: stage === 'unet' ? 'UNet tiles' : stage });
+            imageBar?.update(done, { what: stage === 'unet' ? 'UNet tiles' : `VAE ${stage}` });
           },
         });
         await writeFileAtomic(job.output, encodePng(restored), { inputs });

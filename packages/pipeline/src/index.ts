@@ -22,3 +22,4 @@ export {
 } from './colorfix.js';
 export { restoreImage, type Pixels, type RestoreOptions, type RestoreStage } from './restore.js';
 export { Discriminator, DISCRIMINATOR_TIMESTEP } from './discriminator.js';
+export { tiledEncoder, tiledDecoder, vaeTiles, VAE_ENCODER_TILE, VAE_DECODER_TILE, type TiledVaeOptions } from './tiled-vae.js';

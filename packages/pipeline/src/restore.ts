@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { officialUint8, type ColorFix } from './colorfix.js';
 import { PipelineError } from './errors.js';
 import type { CodiffGenerator } from './generator.js';
+import { tiledDecoder, tiledEncoder } from './tiled-vae.js';
 import { tiledPrediction } from './tiling.js';
 
 /** 8-bit interleaved pixels, grey (1 channel) or RGB (3), as @codiff/image-io decodes them. */
@@ -20,6 +21,9 @@ export interface RestoreOptions {
   readonly overlap?: number;
   /** Official default: AdaIN. */
   readonly color?: ColorFix;
+  /** Tiled-VAE tile sizes (official: encoder 1024 px, decoder 224 latent px); smaller tiles, less memory. */
+  readonly vaeEncoderTile?: number;
+  readonly vaeDecoderTile?: number;
   readonly onProgress?: (stage: RestoreStage, done: number, total: number) => void;
   /** Checked between stages and tiles; aborting throws its reason and frees every tensor of the restore. */
   readonly signal?: AbortSignal;
@@ -27,8 +31,8 @@ export interface RestoreOptions {
 
 /**
  * Restore one JPEG-decoded image of any size: replicate-padded to a multiple of 8, CaVE tokens of the whole image,
- * the mean latent, the UNet over latent tiles (every tile sees all tokens), one step to x̂0, the VAE decoder,
- * cropped back, then the official uint8 conversion and colour fix. A grey image runs as three equal channels and
+ * the mean latent (tiled VAE encoder for large images), the UNet over latent tiles (every tile sees all tokens), one
+ * step to x̂0, the VAE decoder (tiled for large images), cropped back, then the official uint8 conversion and colour fix. A grey image runs as three equal channels and
  * comes back grey (BT.601 luma of the result).
  */
 export async function restoreImage(g: CodiffGenerator, image: Pixels, options: RestoreOptions = {}): Promise<Pixels> {
@@ -48,8 +52,7 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
     options.signal?.throwIfAborted();
     const { tokens, context } = g.conditioning(padded);
     held.push(tokens, context);
-    const z = keep(g.encode(padded));
-    progress('encode', 1, 1);
+    const z = keep(await encodeMean(g, padded, options.vaeEncoderTile, (d, t) => progress('encode', d, t)));
     const eps = keep(
       await tiledPrediction(z, (tile) => g.unet.forward(tile, g.timestep, context), {
         tile: options.tile,
@@ -59,8 +62,10 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
       }),
     );
     options.signal?.throwIfAborted();
-    const restored = keep(tf.tidy(() => tf.slice(tf.clipByValue(g.decode(g.denoise(z, eps)), -1, 1), [0, 0, 0, 0], [1, h, w, 3]) as tf.Tensor4D));
+    const latent = keep(tf.tidy(() => g.vae.postQuantConv.forward(tf.div(g.denoise(z, eps), g.vae.config.scalingFactor) as tf.Tensor4D)));
+    const decoded = keep(await tiledDecoder(g.vae, latent, { tile: options.vaeDecoderTile, onProgress: (d, t) => progress('decode', d, t) }));
     progress('decode', 1, 1);
+    const restored = keep(tf.tidy(() => tf.slice(tf.clipByValue(decoded, -1, 1), [0, 0, 0, 0], [1, h, w, 3]) as tf.Tensor4D));
     const u8 = keep(tf.tidy(() => {
       const rgb = officialUint8(restored, lq, options.color ?? 'adain');
       // BT.601 luma, rounded, for a grey input (its three restored channels are near-equal, not identical).
@@ -70,6 +75,20 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
   } finally {
     tf.dispose(held);
   }
+}
+
+/** The scaled mean latent of an image in [0, 1], the encoder tiled for large images (as `g.encode`, without noise). */
+async function encodeMean(g: CodiffGenerator, x01: tf.Tensor4D, tile: number | undefined, onProgress: (done: number, total: number) => void): Promise<tf.Tensor4D> {
+  const x = tf.tidy(() => tf.sub(tf.mul(x01, 2), 1) as tf.Tensor4D);
+  const features = await tiledEncoder(g.vae, x, { tile, onProgress });
+  x.dispose();
+  onProgress(1, 1);
+  return tf.tidy(() => {
+    const moments = g.vae.quantConv.forward(features);
+    features.dispose();
+    const [mean] = tf.split(moments, 2, 3);
+    return tf.mul(mean, g.vae.config.scalingFactor) as tf.Tensor4D;
+  });
 }
 
 /** Replicate-pad the bottom and right edges to multiples of 8 (the VAE and UNet need them). */

@@ -249,6 +249,11 @@ describe('restoreImage (codiff-tiny on wasm)', () => {
     expect(seen.filter(([s]) => s === 'unet')).toEqual(Array.from({ length: 6 }, (_, i) => ['unet', i + 1, 6]));
     expect(seen[0][0]).toBe('encode');
     expect(seen.at(-1)![0]).toBe('decode');
+    // The tiled VAE on both sides (tiles far below the official 1024/224 so that this image needs them).
+    const stages = new Set<string>();
+    const tiledVae = await restoreImage(g, big, { vaeEncoderTile: 64, vaeDecoderTile: 1, onProgress: (s, d, t) => stages.add(`${s} ${t}`) });
+    expect([tiledVae.width, tiledVae.height]).toEqual([200, 136]);
+    expect([...stages].filter((s) => /^(encode|decode) (\d+)$/.test(s) && Number(s.split(' ')[1]) > 1).length).toBe(2);
     const controller = new AbortController();
     const run = restoreImage(g, big, { tile: 16, overlap: 8, signal: controller.signal, onProgress: (s, d) => s === 'unet' && d === 2 && controller.abort(new Error('stop')) });
     await expect(run).rejects.toThrow('stop');
