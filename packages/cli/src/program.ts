@@ -8,7 +8,7 @@ import { CliError, DEFAULT_MAX_PIXELS } from './io.js';
 import { formatMetrics, metricsCommand, WEIGHT_FILES } from './metrics.js';
 import { cavePlotCommand, qualityCommand } from './quality.js';
 import { restoreCommand } from './restore.js';
-import { trainStage1Command, trainStage2Command } from './train.js';
+import { trainStage1Command, trainStage2Command, type TrainArgs } from './train.js';
 
 const SUBSAMPLINGS = ['4:4:4', '4:2:2', '4:2:0', '4:4:0', '4:1:1'];
 
@@ -275,80 +275,60 @@ export function buildProgram(io: Io): Command {
   });
 
   const train = program.command('train').description('train CODiff: stage1 (CaVE), stage2 (the generator); plot a run’s curves');
-  train
-    .command('stage1')
-    .description('train CaVE on a folder of photos (JPEG pairs made on the fly as the official pipeline); Ctrl-C checkpoints')
-    .requiredOption('--data <folder>', 'training photos (PNG/JPEG, searched recursively)')
-    .option('--val <folder>', 'validation photos: reconstruction L1 and QF error every validateEvery steps')
-    .requiredOption('--out <folder>', 'run folder: checkpoint.safetensors, cave.safetensors, log.jsonl, loss-curve.svg')
-    .option('--config <name|file>', "'lite', 'official', or a JSON file of the same shape", 'lite')
-    .option('--resume', 'continue the run in --out from its checkpoint', false)
-    .option('--init <weights>', 'start a new run from these CaVE weights (a run’s cave.safetensors, or the official cave.pth)')
-    .option('--steps <n>', 'override the configuration’s step count', positiveInt('--steps'))
-    .option('--seed <n>', 'override the configuration’s seed', intIn('--seed', 0, 2 ** 31 - 1))
-    .option('--workers <n>', 'data worker threads (default: cores, at most 4)', intIn('--workers', 1, 64))
-    .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
-    .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
-    .action(async (opts) => {
-      const r = await trainStage1Command({
-        config: opts.config,
-        data: opts.data,
-        val: opts.val,
-        out: opts.out,
-        resume: opts.resume,
-        init: opts.init,
-        steps: opts.steps,
-        seed: opts.seed,
-        workers: opts.workers,
-        backend: opts.backend,
-        threads: opts.threads,
-        progress: process.stderr.isTTY === true,
-        log: io.err,
-      });
-      const how = `${r.backend}${r.threads ? ` × ${r.threads} threads` : ''}`;
-      io.out(`${r.stopped ? 'stopped' : 'finished'} at step ${r.step} in ${r.seconds.toFixed(0)} s on ${how}; data wait ${(100 * r.meanDataFraction).toFixed(1)} % of step time${r.skipped ? `; ${r.skipped} file(s) skipped` : ''}; run in ${opts.out}`);
-    });
-  train
-    .command('stage2')
-    .description('train the CODiff generator (SD 2.1 + LoRA, CaVE-conditioned) and its latent discriminator on a folder of photos; Ctrl-C checkpoints')
-    .requiredOption('--data <folder>', 'training photos (PNG/JPEG, searched recursively)')
-    .option('--val <folder>', 'validation photos: restoration MSE and PSNR every validateEvery steps')
-    .requiredOption('--out <folder>', 'run folder: checkpoint.safetensors, codiff.safetensors, log.jsonl, loss-curve.svg')
-    .requiredOption('--sd <folder>', 'Stable Diffusion 2.1-base in diffusers layout (unet/, vae/)')
-    .requiredOption('--cave <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth')
-    .requiredOption('--perceptual-weights <folder>', 'DISTS: vgg16.safetensors + dists_weights.safetensors; lpips-squeeze: laid out as ../shared/weights')
-    .option('--config <name|file>', "'official', 'tiny', or a JSON file of the same shape", 'official')
-    .option('--gan-gradient', 'let the adversarial gradient reach the generator (the paper; the official code blocks it)')
-    .option('--resume', 'continue the run in --out from its checkpoint', false)
-    .option('--init <checkpoint>', 'start a new run from a trained generator (codiff.pkl / model.pkl or codiff.safetensors)')
-    .option('--steps <n>', 'override the configuration’s step count', positiveInt('--steps'))
-    .option('--seed <n>', 'override the configuration’s seed', intIn('--seed', 0, 2 ** 31 - 1))
-    .option('--workers <n>', 'data worker threads (default: cores, at most 4)', intIn('--workers', 1, 64))
-    .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
-    .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
-    .action(async (opts) => {
-      const r = await trainStage2Command({
-        config: opts.config,
-        data: opts.data,
-        val: opts.val,
-        out: opts.out,
-        sd: opts.sd,
-        cave: opts.cave,
-        perceptualWeights: opts.perceptualWeights,
-        ganGradient: opts.ganGradient,
-        resume: opts.resume,
-        init: opts.init,
-        steps: opts.steps,
-        seed: opts.seed,
-        workers: opts.workers,
-        backend: opts.backend,
-        threads: opts.threads,
-        progress: process.stderr.isTTY === true,
-        log: io.err,
-      });
-      const how = `${r.backend}${r.threads ? ` × ${r.threads} threads` : ''}`;
-      io.out(`${r.stopped ? 'stopped' : 'finished'} at step ${r.step} in ${r.seconds.toFixed(0)} s on ${how}${r.skipped ? `; ${r.skipped} file(s) skipped` : ''}; run in ${opts.out} (codiff.safetensors)`);
-    });
+  /** What both stages take besides their own options. */
+  const runOptions = (command: Command) =>
+    command
+      .option('--resume', 'continue the run in --out from its checkpoint', false)
+      .option('--steps <n>', 'override the configuration’s step count', positiveInt('--steps'))
+      .option('--seed <n>', 'override the configuration’s seed', intIn('--seed', 0, 2 ** 31 - 1))
+      .option('--workers <n>', 'data worker threads (default: cores, at most 4)', intIn('--workers', 1, 64))
+      .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
+      .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8));
+  const runArgs = (opts: Record<string, unknown>): TrainArgs => ({
+    config: opts.config as string,
+    data: opts.data as string,
+    val: opts.val as string | undefined,
+    out: opts.out as string,
+    resume: opts.resume as boolean,
+    init: opts.init as string | undefined,
+    steps: opts.steps as number | undefined,
+    seed: opts.seed as number | undefined,
+    workers: opts.workers as number | undefined,
+    backend: opts.backend as string | undefined,
+    threads: opts.threads as number | undefined,
+    progress: process.stderr.isTTY === true,
+    log: io.err,
+  });
+  const finished = (r: { stopped: boolean; step: number; seconds: number; backend: string; threads?: number; meanDataFraction: number; skipped: number }, out: string) =>
+    `${r.stopped ? 'stopped' : 'finished'} at step ${r.step} in ${r.seconds.toFixed(0)} s on ${r.backend}${r.threads ? ` × ${r.threads} threads` : ''}; data wait ${(100 * r.meanDataFraction).toFixed(1)} % of step time${r.skipped ? `; ${r.skipped} file(s) skipped` : ''}; run in ${out}`;
+
+  runOptions(
+    train
+      .command('stage1')
+      .description('train CaVE on a folder of photos (JPEG pairs made on the fly as the official pipeline); Ctrl-C checkpoints')
+      .requiredOption('--data <folder>', 'training photos (PNG/JPEG, searched recursively)')
+      .option('--val <folder>', 'validation photos: reconstruction L1 and QF error every validateEvery steps')
+      .requiredOption('--out <folder>', 'run folder: checkpoint.safetensors, cave.safetensors, log.jsonl, loss-curve.svg')
+      .option('--config <name|file>', "'lite', 'official', or a JSON file of the same shape", 'lite')
+      .option('--init <weights>', 'start a new run from these CaVE weights (a run’s cave.safetensors, or the official cave.pth)'),
+  ).action(async (opts) => io.out(finished(await trainStage1Command(runArgs(opts)), opts.out)));
+  runOptions(
+    train
+      .command('stage2')
+      .description('train the CODiff generator (SD 2.1 + LoRA, CaVE-conditioned) and its latent discriminator on a folder of photos; Ctrl-C checkpoints')
+      .requiredOption('--data <folder>', 'training photos (PNG/JPEG, searched recursively)')
+      .option('--val <folder>', 'validation photos: restoration MSE and PSNR every validateEvery steps')
+      .requiredOption('--out <folder>', 'run folder: checkpoint.safetensors, codiff.safetensors, log.jsonl, loss-curve.svg')
+      .requiredOption('--sd <folder>', 'Stable Diffusion 2.1-base in diffusers layout (unet/, vae/)')
+      .requiredOption('--cave <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth')
+      .requiredOption('--perceptual-weights <folder>', 'DISTS: vgg16.safetensors + dists_weights.safetensors; lpips-squeeze: laid out as ../shared/weights')
+      .option('--config <name|file>', "'official', 'tiny', or a JSON file of the same shape", 'official')
+      .option('--gan-gradient', 'let the adversarial gradient reach the generator (the paper; the official code blocks it)')
+      .option('--init <checkpoint>', 'start a new run from a trained generator (codiff.pkl / model.pkl or codiff.safetensors)'),
+  ).action(async (opts) => {
+    const r = await trainStage2Command({ ...runArgs(opts), sd: opts.sd, cave: opts.cave, perceptualWeights: opts.perceptualWeights, ganGradient: opts.ganGradient });
+    io.out(`${finished(r, opts.out)} (codiff.safetensors)`);
+  });
   train
     .command('plot')
     .description('draw loss-curve.svg of a run folder from its log (also written at the end of every run)')

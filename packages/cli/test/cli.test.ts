@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeJpeg, readJpegInfo } from '@codiff/jpeg-codec';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../src/index.js';
+import { codiff } from './support.js';
 import { startBackend } from '../src/backend.js';
 import { bytesSource, SafetensorsFile } from '@codiff/nn';
 import { golden, goldenJson, sharedPhotos } from '../../../test-support/golden.js';
@@ -19,12 +19,6 @@ process.env.CODIFF_WASM_THREADS = '1';
 const JPEG_DIR = golden('jpeg');
 const BIN = resolve(here, '../dist/bin.js');
 
-async function codiff(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 let dir = '';
 beforeAll(() => {

@@ -5,18 +5,12 @@ import { encodeJpeg } from '@codiff/jpeg-codec';
 import { decodeImage, resizeLanczos } from '@codiff/image-io';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../src/index.js';
+import { codiff } from './support.js';
 import { golden, readPngRgb, sharedPhotos } from '../../../test-support/golden.js';
 
 // In-process runs use one wasm thread (see cli.test.ts).
 process.env.CODIFF_WASM_THREADS = '1';
 
-async function codiff(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 let dir = '';
 let model = '';

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, type BackendName } from '@codiff/nn';
 import { CaVE, caveParameterCount } from '@codiff/cave';
-import { Adam, gradientsOf, stage1Losses } from '@codiff/train';
+import { Adam, gradientsOf, stage1Losses } from '../src/index.js';
 
 const { values } = parseArgs({
   options: {

@@ -11,7 +11,7 @@ import { centrePairs, PairLoader, scanPhotoFolder, type SkippedFile } from './da
 import { officialInit } from './init.js';
 import type { PairBatch } from './samples.js';
 import { stage1Losses, type Stage1Batch } from './stage1.js';
-import { train, type TrainProgress, type TrainSummary, type TrainingTask } from './trainer.js';
+import { stageTrainerOptions, train, type TrainProgress, type TrainSummary, type TrainingTask } from './trainer.js';
 
 /** The configurations shipped in `configs/` (stage1-<name>.json). */
 export const STAGE1_CONFIG_NAMES = ['official', 'lite'] as const;
@@ -92,19 +92,7 @@ export async function trainStage1(options: Stage1RunOptions): Promise<TrainSumma
     exportModel: (dir) => saveCave(cave, join(dir, 'cave.safetensors'), { stage: 'stage1', name: config.name }),
   };
   try {
-    const summary = await train(task, {
-      out: options.out,
-      steps: config.steps,
-      optimizer: config.optimizer,
-      accumulate: config.accumulate,
-      checkpointEvery: config.checkpointEvery,
-      validateEvery: config.validateEvery,
-      resume: options.resume,
-      signal: options.signal,
-      config,
-      onProgress: options.onProgress,
-      onLog: options.onLog,
-    });
+    const summary = await train(task, stageTrainerOptions(config, options));
     return { ...summary, skipped: skipped.length };
   } finally {
     await loader.close();

@@ -15,7 +15,7 @@ import { initDiscriminator, initGenerator } from './init.js';
 import { Rng } from './rng.js';
 import type { PairBatch } from './samples.js';
 import { discriminatorLosses, generatorLosses, realLatents, type PerceptualDistance, type Stage2Batch } from './stage2.js';
-import { train, type TrainProgress, type TrainSummary, type TrainingTask } from './trainer.js';
+import { stageTrainerOptions, train, type TrainProgress, type TrainSummary, type TrainingTask } from './trainer.js';
 
 /** The configurations shipped in `configs/` (stage2-<name>.json). */
 export const STAGE2_CONFIG_NAMES = ['official', 'tiny'] as const;
@@ -134,19 +134,7 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
       exportModel: async (dir) => saveCodiffCheckpoint(await g.toCheckpoint(), join(dir, 'codiff.safetensors')),
     };
     try {
-      const summary = await train(task, {
-        out: options.out,
-        steps: config.steps,
-        optimizer: config.optimizer,
-        accumulate: config.accumulate,
-        checkpointEvery: config.checkpointEvery,
-        validateEvery: config.validateEvery,
-        resume: options.resume,
-        signal: options.signal,
-        config,
-        onProgress: options.onProgress,
-        onLog: options.onLog,
-      });
+      const summary = await train(task, stageTrainerOptions(config, options));
       return { ...summary, skipped: skipped.length };
     } finally {
       await loader.close();

@@ -76,6 +76,15 @@ export const LOG_FILE = 'log.jsonl';
 export const CURVE_FILE = 'loss-curve.svg';
 const FORMAT = 'codiff-train-checkpoint/1';
 
+/** The trainer options of a stage run: the schedule from its configuration, the rest from the run's options. */
+export function stageTrainerOptions(
+  config: { readonly steps: number; readonly optimizer: OptimizerConfig; readonly accumulate: number; readonly checkpointEvery: number; readonly validateEvery: number },
+  run: Pick<TrainerOptions, 'out' | 'resume' | 'signal' | 'onProgress' | 'onLog'>,
+): TrainerOptions {
+  const { steps, optimizer, accumulate, checkpointEvery, validateEvery } = config;
+  return { steps, optimizer, accumulate, checkpointEvery, validateEvery, config, out: run.out, resume: run.resume, signal: run.signal, onProgress: run.onProgress, onLog: run.onLog };
+}
+
 /**
  * The loop: micro-batches → gradients (accumulated) → clip → Adam/AdamW at the scheduled lr; a JSONL log line per
  * step, validation and an atomic checkpoint (model, optimiser moments, step) every N steps and when aborted.
