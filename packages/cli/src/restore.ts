@@ -33,6 +33,10 @@ export interface RestoreSummary {
 
 const IMAGE = /\.(jpe?g|png)$/i;
 
+/** What the wasm backend throws when its heap is exhausted, and what a user can do about it. */
+export const WASM_ABORT = /^Aborted\(|memory access out of bounds/;
+export const WASM_OUT_OF_MEMORY = 'the wasm backend ran out of memory (its heap is 4 GiB): use smaller tiles (e.g. --vae-tile 512,64 --tile 64) or --backend webgpu';
+
 /** Each input file and where its PNG goes: `-o file.png` for one file, else `-o` is a folder mirroring the inputs. */
 export async function restoreJobs(inputs: readonly string[], output: string): Promise<{ input: string; output: string }[]> {
   const jobs: { input: string; output: string }[] = [];
@@ -103,8 +107,8 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
         (summary as { restored: number }).restored++;
         args.log(`${job.input} → ${job.output}`);
       } catch (e) {
-        // Image errors already name their file.
-        const reason = (e as Error).message.replace(`${job.input}: `, '');
+        // Image errors already name their file; a wasm abort is the backend's 4 GiB heap running out.
+        const reason = WASM_ABORT.test((e as Error).message) ? WASM_OUT_OF_MEMORY : (e as Error).message.replace(`${job.input}: `, '');
         summary.failed.push({ file: job.input, reason });
         args.log(`${job.input}: failed: ${reason}`);
       } finally {

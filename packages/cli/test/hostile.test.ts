@@ -222,5 +222,6 @@ describe('quiet and plain', () => {
   it('an unexpected error is one line, with the stack only under CODIFF_DEBUG=1', () => {
     expect(errorLine(new TypeError('x is not a function\n  at f (a.js:1)'))).toBe('codiff: unexpected error: x is not a function (set CODIFF_DEBUG=1 for details)');
     expect(errorLine(new RangeError('Array buffer allocation failed'))).toBe('codiff: out of memory (Array buffer allocation failed); try a smaller image or --max-pixels');
+    expect(errorLine(new WebAssembly.RuntimeError('Aborted(). Build with -sASSERTIONS for more info.'))).toMatch(/^codiff: the wasm backend ran out of memory \(its heap is 4 GiB\): use smaller tiles/);
   });
 });
