@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchNorm2d, Conv2d, ConvTranspose2d, Linear, Module } from '@codiff/nn';
+import { BatchNorm2d, Conv2d, ConvTranspose2d, Linear, Module, replicatePad } from '@codiff/nn';
 import { CaveError } from './errors.js';
 
 /** Widths of the four scales and ResBlocks per stage; the official CaVE is channels [64,128,256,512], 4 blocks. */
@@ -242,14 +242,7 @@ const ceilTo = (n: number, m: number) => Math.ceil(n / m) * m;
 /** Replicate-pad the bottom and right edges to a multiple of 8, as the official ReplicationPad2d. */
 function padTo8(x: tf.Tensor4D): tf.Tensor4D {
   const [, h, w] = x.shape;
-  const ph = ceilTo(h, 8) - h, pw = ceilTo(w, 8) - w;
-  if (ph === 0 && pw === 0) return x;
-  return tf.tidy(() => {
-    let y = x;
-    if (ph > 0) y = tf.concat([y, tf.tile(tf.slice(y, [0, h - 1, 0, 0], [-1, 1, -1, -1]), [1, ph, 1, 1])], 1);
-    if (pw > 0) y = tf.concat([y, tf.tile(tf.slice(y, [0, 0, w - 1, 0], [-1, -1, 1, -1]), [1, 1, pw, 1])], 2);
-    return y as tf.Tensor4D;
-  });
+  return replicatePad(x, { bottom: ceilTo(h, 8) - h, right: ceilTo(w, 8) - w });
 }
 
 /** [B, h, w, C] → [B, h·w, C], row-major as torch's Flatten(-2, -1) + permute(0, 2, 1). */

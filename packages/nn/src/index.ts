@@ -16,7 +16,7 @@ export { tfShape, torchToTf, tfToTorch, nchwToNhwc, nhwcToNchw, type ParamLayout
 export { Module, ModuleList, Parameter, ParameterGroup, withParameterPlacement, type LoadReport, type Init, type Placement } from './module.js';
 export { Conv2d, ConvTranspose2d, BatchNorm2d, Linear, GroupNorm, LayerNorm, silu, gelu, type LayerBranch } from './layers.js';
 export { scaledDotProductAttention } from './attention.js';
-export { matMul, stopGradient } from './ops.js';
+export { matMul, replicatePad, stopGradient } from './ops.js';
 export {
   readTorchCheckpoint,
   readTorchCheckpointContents,

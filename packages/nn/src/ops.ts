@@ -15,3 +15,21 @@ const detached = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({ 
 export function stopGradient<T extends tf.Tensor>(x: T): T {
   return detached(x) as T;
 }
+
+/** Edge padding of NHWC images (torch's ReplicationPad2d): the border rows and columns repeated. No padding: `x` itself. */
+export function replicatePad(x: tf.Tensor4D, pad: { top?: number; bottom?: number; left?: number; right?: number }): tf.Tensor4D {
+  const { top = 0, bottom = 0, left = 0, right = 0 } = pad;
+  if (top + bottom + left + right === 0) return x;
+  return tf.tidy(() => {
+    const [, h, w] = x.shape;
+    const edge = (t: tf.Tensor4D, axis: 1 | 2, at: number, times: number) => {
+      const begin = [0, 0, 0, 0], size = [-1, -1, -1, -1], reps = [1, 1, 1, 1];
+      begin[axis] = at;
+      size[axis] = 1;
+      reps[axis] = times;
+      return tf.tile(tf.slice(t, begin, size), reps);
+    };
+    const rows = tf.concat([...(top ? [edge(x, 1, 0, top)] : []), x, ...(bottom ? [edge(x, 1, h - 1, bottom)] : [])], 1) as tf.Tensor4D;
+    return tf.concat([...(left ? [edge(rows, 2, 0, left)] : []), rows, ...(right ? [edge(rows, 2, w - 1, right)] : [])], 2) as tf.Tensor4D;
+  });
+}

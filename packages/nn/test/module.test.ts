@@ -9,6 +9,7 @@ import {
   nhwcToNchw,
   NnError,
   ParameterGroup,
+  replicatePad,
   stopGradient,
   tfToTorch,
   torchToTf,
@@ -182,5 +183,24 @@ describe('ParameterGroup', () => {
     expect(Array.from((await block.conv.bias!.toHost()).data)).toEqual([1, 2, 3]);
     expect(() => new ParameterGroup([['a', block.proj.weight], ['a', block.proj.weight]])).toThrow(/'a' is registered twice/);
     block.dispose();
+  });
+});
+
+describe('replicatePad', () => {
+  it('repeats the border rows and columns (torch ReplicationPad2d); no padding returns the input', async () => {
+    await useBackend('cpu');
+    const x = tf.tensor4d([1, 2, 3, 4, 5, 6], [1, 2, 3, 1]);
+    const y = replicatePad(x, { top: 1, bottom: 2, left: 2, right: 1 });
+    expect(y.shape).toEqual([1, 5, 6, 1]);
+    const rows = [
+      [1, 1, 1, 2, 3, 3],
+      [1, 1, 1, 2, 3, 3],
+      [4, 4, 4, 5, 6, 6],
+      [4, 4, 4, 5, 6, 6],
+      [4, 4, 4, 5, 6, 6],
+    ];
+    expect(Array.from(await y.data())).toEqual(rows.flat());
+    expect(replicatePad(x, {})).toBe(x);
+    tf.dispose([x, y]);
   });
 });

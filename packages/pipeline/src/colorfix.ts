@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { replicatePad } from '@codiff/nn';
 import { PipelineError } from './errors.js';
 
 /** How the restored colours are tied back to the JPEG's: the official AdaIN or wavelet fix, or not at all. */
@@ -34,17 +35,14 @@ function waveletBlur(x: tf.Tensor4D, radius: number): tf.Tensor4D {
   return tf.tidy(() => {
     const channels = x.shape[3];
     const kernel = tf.tile(tf.reshape(tf.tensor2d(BLUR), [3, 3, 1, 1]), [1, 1, channels, 1]) as tf.Tensor4D;
-    return tf.depthwiseConv2d(replicatePad(x, radius), kernel, 1, 'valid', 'NHWC', radius);
+    return tf.depthwiseConv2d(edgePadded(x, radius), kernel, 1, 'valid', 'NHWC', radius);
   });
 }
 
-function replicatePad(x: tf.Tensor4D, r: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [, h, w] = x.shape;
-    if (r >= h || r >= w) throw new PipelineError(`the wavelet colour fix needs images larger than ${r} px on each side (got ${h}×${w})`);
-    const rows = tf.concat([tf.tile(tf.slice(x, [0, 0, 0, 0], [-1, 1, -1, -1]), [1, r, 1, 1]), x, tf.tile(tf.slice(x, [0, h - 1, 0, 0], [-1, 1, -1, -1]), [1, r, 1, 1])], 1);
-    return tf.concat([tf.tile(tf.slice(rows, [0, 0, 0, 0], [-1, -1, 1, -1]), [1, 1, r, 1]), rows, tf.tile(tf.slice(rows, [0, 0, w - 1, 0], [-1, -1, 1, -1]), [1, 1, r, 1])], 2) as tf.Tensor4D;
-  });
+function edgePadded(x: tf.Tensor4D, r: number): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  if (r >= h || r >= w) throw new PipelineError(`the wavelet colour fix needs images larger than ${r} px on each side (got ${h}×${w})`);
+  return replicatePad(x, { top: r, bottom: r, left: r, right: r });
 }
 
 /** The official `wavelet_decomposition` (5 levels, dilation 2^i): high frequencies and the remaining low band. */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { replicatePad } from '@codiff/nn';
 import { officialUint8, type ColorFix } from './colorfix.js';
 import { PipelineError } from './errors.js';
 import type { CodiffGenerator } from './generator.js';
@@ -32,8 +33,8 @@ export interface RestoreOptions {
 /**
  * Restore one JPEG-decoded image of any size: replicate-padded to a multiple of 8, CaVE tokens of the whole image,
  * the mean latent (tiled VAE encoder for large images), the UNet over latent tiles (every tile sees all tokens), one
- * step to x̂0, the VAE decoder (tiled for large images), cropped back, then the official uint8 conversion and colour fix. A grey image runs as three equal channels and
- * comes back grey (BT.601 luma of the result).
+ * step to x̂0, the VAE decoder (tiled for large images), cropped back, then the official uint8 conversion and colour
+ * fix. A grey image runs as three equal channels and comes back grey (BT.601 luma of the result).
  */
 export async function restoreImage(g: CodiffGenerator, image: Pixels, options: RestoreOptions = {}): Promise<Pixels> {
   const { width: w, height: h, channels } = image;
@@ -48,7 +49,9 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
       const x = tf.div(tf.tensor4d(image.data, [1, h, w, channels], 'float32'), 255);
       return (channels === 1 ? tf.tile(x, [1, 1, 1, 3]) : x) as tf.Tensor4D;
     }));
-    const padded = keep(padTo8(lq));
+    // Replicate padding to multiples of 8 (the VAE and UNet need them); cropped off again after decoding.
+    const padded = replicatePad(lq, { bottom: (8 - (h % 8)) % 8, right: (8 - (w % 8)) % 8 });
+    if (padded !== lq) held.push(padded);
     options.signal?.throwIfAborted();
     const { tokens, context } = g.conditioning(padded);
     held.push(tokens, context);
@@ -88,16 +91,5 @@ async function encodeMean(g: CodiffGenerator, x01: tf.Tensor4D, tile: number | u
     features.dispose();
     const [mean] = tf.split(moments, 2, 3);
     return tf.mul(mean, g.vae.config.scalingFactor) as tf.Tensor4D;
-  });
-}
-
-/** Replicate-pad the bottom and right edges to multiples of 8 (the VAE and UNet need them). */
-function padTo8(x: tf.Tensor4D): tf.Tensor4D {
-  const [, h, w] = x.shape;
-  const ph = (8 - (h % 8)) % 8, pw = (8 - (w % 8)) % 8;
-  if (ph === 0 && pw === 0) return tf.clone(x);
-  return tf.tidy(() => {
-    const rows = ph ? tf.concat([x, tf.tile(tf.slice(x, [0, h - 1, 0, 0], [-1, 1, -1, -1]), [1, ph, 1, 1])], 1) : x;
-    return (pw ? tf.concat([rows, tf.tile(tf.slice(rows, [0, 0, w - 1, 0], [-1, -1, 1, -1]), [1, 1, pw, 1])], 2) : rows) as tf.Tensor4D;
   });
 }
