@@ -254,7 +254,6 @@ export function buildProgram(io: Io): Command {
       .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
       .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8)),
   ).action(async (inputs: string[], opts) => {
-    if (!['adain', 'wavelet', 'none'].includes(opts.color)) throw new CliError(`--color must be adain, wavelet or none (got ${opts.color})`);
     const r = await restoreCommand({
       inputs,
       output: opts.output,

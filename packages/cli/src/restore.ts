@@ -13,7 +13,8 @@ export interface RestoreArgs {
   readonly model?: string;
   readonly tile?: number;
   readonly overlap?: number;
-  readonly color: ColorFix;
+  /** Checked against the pipeline's colour fixes (the CLI passes the user's word). */
+  readonly color: string;
   /** Tiled-VAE tile sizes (encoder px, decoder latent px). */
   readonly vaeTile?: [number, number];
   readonly backend?: string;
@@ -73,6 +74,9 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
   const jobs = await restoreJobs(args.inputs, args.output);
   const inputs = jobs.map((j) => j.input);
   const [pipeline, pipelineNode] = await Promise.all([import('@codiff/pipeline'), import('@codiff/pipeline/node')]);
+  const fixes: readonly string[] = pipeline.COLOR_FIXES;
+  if (!fixes.includes(args.color)) throw new CliError(`--color must be ${fixes.slice(0, -1).join(', ')} or ${fixes.at(-1)} (got ${args.color})`);
+  const color = args.color as ColorFix;
   const files = await pipelineNode.codiffFolderFiles(args.model);
   const { backend } = await startBackend(args.backend, args.threads);
   // SD 2.1's UNet does not fit wasm's 4 GiB heap: its weights stay on the host and are uploaded per layer.
@@ -95,7 +99,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
         const restored = await pipeline.restoreImage(generator, image, {
           tile: args.tile,
           overlap: args.overlap,
-          color: args.color,
+          color,
           vaeEncoderTile: args.vaeTile?.[0],
           vaeDecoderTile: args.vaeTile?.[1],
           onProgress: (stage, done, total) => {
