@@ -42,22 +42,36 @@ export function learningRateAt(o: OptimizerConfig, step: number): number {
   return o.lr * (o.gamma ?? 0.1) ** passed;
 }
 
-/** Check a parsed configuration, naming the first bad field. */
-export function validateStage1Config(c: Stage1Config, where: string): Stage1Config {
-  const fail = (what: string) => {
+/** A configuration checker that names the file and the first bad field. */
+function checker(where: string) {
+  const fail = (what: string): never => {
     throw new TrainError(`${where}: ${what}`);
   };
   const positiveInt = (v: unknown, name: string) => (Number.isInteger(v) && (v as number) > 0) || fail(`${name} must be a positive integer (got ${JSON.stringify(v)})`);
-  if (c.stage !== 'stage1') fail(`"stage" must be "stage1" (got ${JSON.stringify(c.stage)})`);
+  return { fail, positiveInt };
+}
+
+/** What every stage's configuration has: its stage, the data/schedule counts, the seed and the optimiser. */
+type RunFields = Pick<Stage1Config, 'patch' | 'batchSize' | 'accumulate' | 'steps' | 'checkpointEvery' | 'validateEvery' | 'seed' | 'optimizer'> & { readonly stage: string };
+
+function checkRunFields(c: RunFields, stage: string, { fail, positiveInt }: ReturnType<typeof checker>): void {
+  if (c.stage !== stage) fail(`"stage" must be "${stage}" (got ${JSON.stringify(c.stage)})`);
+  for (const k of ['patch', 'batchSize', 'accumulate', 'steps', 'checkpointEvery', 'validateEvery'] as const) positiveInt(c[k], k);
+  if (!Number.isInteger(c.seed) || c.seed < 0) fail(`seed must be a non-negative integer (got ${JSON.stringify(c.seed)})`);
+  if (!c.optimizer || !['adam', 'adamw'].includes(c.optimizer.type)) fail('optimizer.type must be "adam" or "adamw"');
+  if (!(c.optimizer.lr > 0)) fail(`optimizer.lr must be positive (got ${JSON.stringify(c.optimizer.lr)})`);
+}
+
+/** Check a parsed configuration, naming the first bad field. */
+export function validateStage1Config(c: Stage1Config, where: string): Stage1Config {
+  const check = checker(where);
+  const { fail, positiveInt } = check;
+  checkRunFields(c, 'stage1', check);
   if (!c.model || !Array.isArray(c.model.channels) || c.model.channels.length !== 4) fail('"model" needs "channels" (four widths) and "blocks"');
   c.model.channels.forEach((w, i) => positiveInt(w, `model.channels[${i}]`));
   positiveInt(c.model.blocks, 'model.blocks');
-  for (const k of ['patch', 'batchSize', 'accumulate', 'steps', 'checkpointEvery', 'validateEvery'] as const) positiveInt(c[k], k);
   if (c.patch % 32 !== 0) fail(`patch must be a multiple of 32 (got ${c.patch})`);
-  if (!Number.isInteger(c.seed) || c.seed < 0) fail(`seed must be a non-negative integer (got ${JSON.stringify(c.seed)})`);
-  if (!c.optimizer || !['adam', 'adamw'].includes(c.optimizer.type)) fail('optimizer.type must be "adam" or "adamw"');
   if (c.qfLossWeight !== undefined && !(c.qfLossWeight >= 0)) fail(`qfLossWeight must be a non-negative number (got ${JSON.stringify(c.qfLossWeight)})`);
-  if (!(c.optimizer.lr > 0)) fail(`optimizer.lr must be positive (got ${JSON.stringify(c.optimizer.lr)})`);
   return c;
 }
 
@@ -92,17 +106,12 @@ export interface Stage2Config {
 
 /** Check a parsed stage-2 configuration, naming the first bad field. */
 export function validateStage2Config(c: Stage2Config, where: string): Stage2Config {
-  const fail = (what: string) => {
-    throw new TrainError(`${where}: ${what}`);
-  };
-  const positiveInt = (v: unknown, name: string) => (Number.isInteger(v) && (v as number) > 0) || fail(`${name} must be a positive integer (got ${JSON.stringify(v)})`);
-  if (c.stage !== 'stage2') fail(`"stage" must be "stage2" (got ${JSON.stringify(c.stage)})`);
-  for (const k of ['rankUnet', 'rankVae', 'patch', 'batchSize', 'accumulate', 'steps', 'checkpointEvery', 'validateEvery'] as const) positiveInt(c[k], k);
+  const check = checker(where);
+  const { fail, positiveInt } = check;
+  checkRunFields(c, 'stage2', check);
+  for (const k of ['rankUnet', 'rankVae'] as const) positiveInt(c[k], k);
   if (c.patch % 8 !== 0) fail(`patch must be a multiple of 8 (got ${c.patch})`);
   if (!(c.loraAlpha > 0)) fail(`loraAlpha must be positive (got ${JSON.stringify(c.loraAlpha)})`);
-  if (!Number.isInteger(c.seed) || c.seed < 0) fail(`seed must be a non-negative integer (got ${JSON.stringify(c.seed)})`);
-  if (!c.optimizer || !['adam', 'adamw'].includes(c.optimizer.type)) fail('optimizer.type must be "adam" or "adamw"');
-  if (!(c.optimizer.lr > 0)) fail(`optimizer.lr must be positive (got ${JSON.stringify(c.optimizer.lr)})`);
   if (!['dists', 'lpips-squeeze'].includes(c.perceptual)) fail(`perceptual must be "dists" or "lpips-squeeze" (got ${JSON.stringify(c.perceptual)})`);
   if (!c.weights || !['perceptual', 'ganGenerator', 'ganDiscriminator'].every((k) => (c.weights as unknown as Record<string, number>)[k] >= 0)) {
     fail('weights needs non-negative "perceptual", "ganGenerator" and "ganDiscriminator"');
