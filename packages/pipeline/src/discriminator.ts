@@ -26,8 +26,8 @@ class ClassifierHead extends Module {
 /**
  * CODiff's latent discriminator, as the official `Discriminator`: an SD UNet's down and mid blocks (pretrained,
  * frozen) run on a latent at t = 199 with a learnable 77-token context, then a conv head to patch logits. Only the
- * head trains: the official code runs the UNet under no_grad, so its LoRA (B = 0, never updated) and the token
- * embedding never change — they are left out here.
+ * head trains: the official code runs the UNet under no_grad, so its LoRA (B = 0, never updated) changes nothing
+ * and is left out here, and the token embedding keeps its initial values.
  */
 export class Discriminator extends Module {
   readonly unet: UNet2DConditionModel;
