@@ -43,6 +43,16 @@ export async function initWasmWithThreads(threads: number, init: () => Promise<v
   const mainScript = path.join(dir, 'main.cjs');
   const workerScript = path.join(dir, 'worker.cjs');
 
+  // Emscripten asks for the worker script once per pool worker, and each worker reads it on its own thread while
+  // the next is created: rewriting the file in place let a slow worker read it truncated, fail to load, and leave
+  // initialisation waiting on nothing (Node then exits with code 13). Each file is written once, by rename.
+  const written = new Set<string>();
+  const writeOnce = (file: string, text: string) => {
+    if (written.has(file)) return;
+    fs.writeFileSync(`${file}.part`, text);
+    fs.renameSync(`${file}.part`, file);
+    written.add(file);
+  };
   const NativeBlob = globalThis.Blob;
   const nativeCreateObjectURL = URL.createObjectURL;
   const nativeCpus = os.cpus;
@@ -53,7 +63,7 @@ export async function initWasmWithThreads(threads: number, init: () => Promise<v
       if (!parts?.every((p) => typeof p === 'string')) return;
       const text = parts.join('');
       texts.set(this, text);
-      if (text.startsWith('var WasmBackendModuleThreadedSimd')) fs.writeFileSync(mainScript, bundlerPrelude(bundle) + text);
+      if (text.startsWith('var WasmBackendModuleThreadedSimd')) writeOnce(mainScript, bundlerPrelude(bundle) + text);
     }
   };
   URL.createObjectURL = (blob: Blob) => {
@@ -61,7 +71,7 @@ export async function initWasmWithThreads(threads: number, init: () => Promise<v
     if (text === undefined || !text.includes('WasmBackendModuleThreadedSimd(Module)')) return nativeCreateObjectURL(blob);
     // The worker imports the main script through a blob: URL it makes itself; point it at the file instead.
     const redirect = `\nconst importScriptsOf = global.importScripts;\nglobal.importScripts = (f) => importScriptsOf(String(f).startsWith('blob:') ? ${JSON.stringify(mainScript)} : f);\n`;
-    fs.writeFileSync(workerScript, text + redirect);
+    writeOnce(workerScript, text + redirect);
     return workerScript;
   };
   const cores = nativeCpus();

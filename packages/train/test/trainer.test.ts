@@ -54,8 +54,11 @@ describe('codiff train stage1 (child processes on wasm)', () => {
     expect(r.stdout).toMatch(/finished at step 30 in \d+ s on wasm × \d threads; data wait [\d.]+ % of step time; run in/);
 
     // Kill once the log has passed step 9 (a checkpoint at 8 exists, the next comes at 16).
-    const child = spawn(process.execPath, [CLI, 'train', 'stage1', '--config', config, '--data', data, '--out', killed], { stdio: 'ignore' });
-    await new Promise<void>((done) => {
+    const child = spawn(process.execPath, [CLI, 'train', 'stage1', '--config', config, '--data', data, '--out', killed], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((done) => child.on('exit', done));
+    const killedEarly = await new Promise<boolean>((done) => {
       const poll = setInterval(() => {
         let steps = 0;
         try {
@@ -63,12 +66,17 @@ describe('codiff train stage1 (child processes on wasm)', () => {
         } catch {}
         if (steps >= 9) {
           clearInterval(poll);
-          child.kill('SIGKILL');
-          done();
+          done(child.kill('SIGKILL'));
         }
       }, 20);
+      // A child that ends on its own before step 9 fails the test with its exit code and stderr, not a timeout.
+      exited.then(() => {
+        clearInterval(poll);
+        done(false);
+      });
     });
-    await new Promise((done) => child.on('exit', done));
+    const code = await exited;
+    expect(killedEarly, `the run ended by itself (exit ${code}): ${stderr}`).toBe(true);
     const meta = await readCheckpointMetadata(join(killed, 'checkpoint.safetensors'));
     expect(Number(meta.step)).toBeGreaterThanOrEqual(8);
     expect(Number(meta.step)).toBeLessThan(STEPS);
@@ -91,7 +99,7 @@ describe('codiff train stage1 (child processes on wasm)', () => {
     const from = cli(['train', 'stage1', '--config', config, '--data', data, '--out', join(work, 'init-1'), '--init', join(work, 'whole', 'cave.safetensors')]);
     expect(from.status, from.stderr).toBe(0);
     const firstLoss = (dir: string) => JSON.parse(readFileSync(join(work, dir, 'log.jsonl'), 'utf8').split('\n')[0]).loss as number;
-    expect(fresh.status).toBe(0);
+    expect(fresh.status, fresh.stderr).toBe(0);
     // The same first batch: the 30-step weights reconstruct it better than a fresh initialisation.
     expect(firstLoss('init-1')).toBeLessThan(0.8 * firstLoss('fresh-1'));
     const other = cli(['train', 'stage1', '--config', tinyConfig({ model: { channels: [4, 8, 12, 20], blocks: 1 } }), '--data', data, '--out', join(work, 'init-2'), '--init', join(work, 'whole', 'cave.safetensors')]);
@@ -163,7 +171,7 @@ describe('codiff train stage1 (child processes on wasm)', () => {
     damaged.fill(0, 200, damaged.length - 20);
     writeFileSync(join(mixed, 'damaged.png'), damaged);
     const r3 = cli(['train', 'stage1', '--config', tinyConfig({ steps: 4 }), '--data', mixed, '--out', join(work, 'm')]);
-    expect(r3.status).toBe(0);
+    expect(r3.status, r3.stderr).toBe(0);
     expect(r3.stderr).toMatch(/^skipped .*damaged.png: /m);
     expect(r3.stdout).toMatch(/finished at step 4 .*; 1 file\(s\) skipped; run in/);
   }, 180_000);
