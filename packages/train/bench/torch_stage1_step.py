@@ -45,30 +45,35 @@ class Cave(nn.Module):
         return self.tail(y), qf
 
 
-p = argparse.ArgumentParser()
-p.add_argument('--channels', default='16,32,64,128')
-p.add_argument('--blocks', type=int, default=2)
-p.add_argument('--patch', type=int, default=96)
-p.add_argument('--batch', type=int, default=8)
-p.add_argument('--threads', type=int, default=2)
-p.add_argument('--steps', type=int, default=5)
-a = p.parse_args()
-torch.set_num_threads(a.threads)
-nc = [int(c) for c in a.channels.split(',')]
-model = Cave(nc, a.blocks).train()
-opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-lq, hq, target = torch.rand(a.batch, 3, a.patch, a.patch), torch.rand(a.batch, 3, a.patch, a.patch), torch.rand(a.batch)
-times = []
-for s in range(a.steps + 1):
-    t0 = time.perf_counter()
-    recon, qf = model(lq)
-    loss = (recon - hq).abs().mean() + 1e-3 * (qf.squeeze(1) - target).abs().mean()
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    if s > 0:
-        times.append((time.perf_counter() - t0) * 1000)
-times.sort()
-print(json.dumps({'backend': 'torch-cpu', 'torch': torch.__version__, 'threads': a.threads, 'channels': nc, 'blocks': a.blocks, 'patch': a.patch, 'batch': a.batch,
-                  'parameters': sum(q.numel() for q in model.parameters()), 'medianStepMs': times[len(times) // 2],
-                  'peakRssMiB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--channels', default='16,32,64,128')
+    p.add_argument('--blocks', type=int, default=2)
+    p.add_argument('--patch', type=int, default=96)
+    p.add_argument('--batch', type=int, default=8)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--steps', type=int, default=5)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    nc = [int(c) for c in a.channels.split(',')]
+    model = Cave(nc, a.blocks).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    lq, hq, target = torch.rand(a.batch, 3, a.patch, a.patch), torch.rand(a.batch, 3, a.patch, a.patch), torch.rand(a.batch)
+    times = []
+    for s in range(a.steps + 1):
+        t0 = time.perf_counter()
+        recon, qf = model(lq)
+        loss = (recon - hq).abs().mean() + 1e-3 * (qf.squeeze(1) - target).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if s > 0:
+            times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    print(json.dumps({'backend': 'torch-cpu', 'torch': torch.__version__, 'threads': a.threads, 'channels': nc, 'blocks': a.blocks, 'patch': a.patch, 'batch': a.batch,
+                      'parameters': sum(q.numel() for q in model.parameters()), 'medianStepMs': times[len(times) // 2],
+                      'peakRssMiB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+
+
+if __name__ == '__main__':
+    main()

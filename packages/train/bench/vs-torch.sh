@@ -11,6 +11,10 @@ out=../../.bench/stage1.jsonl
 lite=(--channels 16,32,64,128 --blocks 2 --patch 64 --batch 8 --steps 5)
 full=(--channels 64,128,256,512 --blocks 4 --patch 256 --batch 1 --steps 1)
 torch_python=/usr/bin/python3
+# Debian's default libblas3 is the reference BLAS; `apt-get install libopenblas0-pthread` gives PyTorch a real one.
+if ! readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu | grep -q openblas; then
+  echo "warning: PyTorch is using the reference BLAS (apt-get install libopenblas0-pthread for a fair comparison)" >&2
+fi
 for threads in 1 2; do
   npx tsx bench/stage1-step.ts "${lite[@]}" --threads "$threads" | tee -a "$out"
   "$torch_python" bench/torch_stage1_step.py "${lite[@]}" --threads "$threads" | tee -a "$out"
