@@ -17,10 +17,10 @@ if ! readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu | grep -q openb
 fi
 for threads in 1 2; do
   npx tsx bench/stage1-step.ts "${lite[@]}" --threads "$threads" | tee -a "$out"
-  "$torch_python" bench/torch_stage1_step.py "${lite[@]}" --threads "$threads" | tee -a "$out"
+  OPENBLAS_NUM_THREADS=$threads "$torch_python" bench/torch_stage1_step.py "${lite[@]}" --threads "$threads" | tee -a "$out"
 done
 npx tsx bench/stage1-step.ts "${full[@]}" --threads 2 | tee -a "$out"
-"$torch_python" bench/torch_stage1_step.py "${full[@]}" --threads 2 | tee -a "$out"
+OPENBLAS_NUM_THREADS=2 "$torch_python" bench/torch_stage1_step.py "${full[@]}" --threads 2 | tee -a "$out"
 node -e '
 const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
 const lite = rows.filter((r) => r.patch === 64);
