@@ -7,7 +7,7 @@ against ../shared/golden (unet-tiny, vae-tiny) before it is timed. Run with Debi
 
   /usr/bin/python3 bench/torch_codiff.py check-golden ../../../shared/golden
   /usr/bin/python3 bench/torch_codiff.py make-model .bench/sd21-random        # SD 2.1-base shapes, seeded weights
-  /usr/bin/python3 bench/torch_codiff.py restore .bench/sd21-random --size 512 --threads 2 [--save out.f32]
+  /usr/bin/python3 bench/torch_codiff.py restore .bench/sd21-random --size 512 --threads 2 [--save out.rgb] [--device cuda --repeat 3]
 
 `restore` prints one JSON line (seconds, seconds per megapixel, stage times, peak RSS) and can save the restored
 image (raw 8-bit RGB, HWC) to compare with ours.
@@ -412,10 +412,13 @@ def alphas_cumprod_at(t, steps=1000):
 def restore(models, lq01, stages):
     """lq01: [1, 3, H, W] in [0, 1], H and W multiples of 8. Returns the decoded image in [-1, 1] and the 8-bit result."""
     unet, vae, cave, proj = models
+    cuda = lq01.device.type == 'cuda'
     tick = time.perf_counter()
 
     def mark(stage):
         nonlocal tick
+        if cuda:
+            torch.cuda.synchronize()
         now = time.perf_counter()
         stages[stage] = round(now - tick, 2)
         tick = now
@@ -424,9 +427,9 @@ def restore(models, lq01, stages):
     mark('conditioning')
     z = vae.moments(lq01 * 2 - 1)[:, :4] * vae.cfg['scaling_factor']
     mark('encode')
-    eps = unet(z, torch.tensor([499]), context)
+    eps = unet(z, torch.tensor([499], device=lq01.device), context)
     mark('unet')
-    ab = alphas_cumprod_at(499)
+    ab = alphas_cumprod_at(499).to(lq01.device)
     x0 = (z - (1 - ab).sqrt() * eps) / ab.sqrt()
     decoded = vae.decode(x0 / vae.cfg['scaling_factor']).clamp(-1, 1)
     mark('decode')
@@ -488,6 +491,8 @@ def main():
     r.add_argument('--size', type=int, default=512)
     r.add_argument('--threads', type=int, default=2)
     r.add_argument('--save', help='write the restored image as raw 8-bit RGB')
+    r.add_argument('--device', default='cpu', help="cpu, or cuda on a GPU machine")
+    r.add_argument('--repeat', type=int, default=1, help='restores in a row, each reported (the first includes warm-up)')
     a = p.parse_args()
     if a.cmd == 'check-golden':
         return check_golden(a.golden)
@@ -495,18 +500,19 @@ def main():
         return make_model(a.folder, a.seed)
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    models = load_model(a.folder)
+    models = [m.to(a.device) for m in load_model(a.folder)]
     load = time.perf_counter() - t0
-    lq = torch.from_numpy(test_image(a.size)).permute(2, 0, 1)[None].float() / 255
-    stages = {}
-    t0 = time.perf_counter()
-    _, fixed = restore(models, lq, stages)
-    seconds = time.perf_counter() - t0
-    if a.save:
-        fixed[0].permute(1, 2, 0).contiguous().numpy().tofile(a.save)
-    print(json.dumps({'backend': 'torch-cpu', 'torch': torch.__version__, 'threads': a.threads, 'size': a.size, 'loadSeconds': round(load, 1),
-                      'restoreSeconds': round(seconds, 1), 'secondsPerMegapixel': round(seconds / (a.size * a.size / 1e6), 1), 'stageSeconds': stages,
-                      'peakRssMiB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+    lq = (torch.from_numpy(test_image(a.size)).permute(2, 0, 1)[None].float() / 255).to(a.device)
+    for run in range(a.repeat):
+        stages = {}
+        t0 = time.perf_counter()
+        _, fixed = restore(models, lq, stages)
+        seconds = time.perf_counter() - t0
+        if a.save:
+            fixed[0].permute(1, 2, 0).contiguous().cpu().numpy().tofile(a.save)
+        print(json.dumps({'backend': f'torch-{a.device}', 'torch': torch.__version__, 'threads': a.threads, 'size': a.size, 'run': run + 1,
+                          'loadSeconds': round(load, 1), 'restoreSeconds': round(seconds, 3), 'secondsPerMegapixel': round(seconds / (a.size * a.size / 1e6), 3),
+                          'stageSeconds': stages, 'peakRssMiB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}), flush=True)
 
 
 if __name__ == '__main__':
