@@ -6,7 +6,7 @@ side by side, e.g. on a lent GPU (see packages/train/README.md, 'What the lite r
 
   python3 bench/qf_sweep.py --name lite --photos ../../../shared/photos --seconds 330 [--patch 128 --lr 1e-3 ...]
 """
-import argparse, io, json, os, random, sys, time, glob
+import argparse, functools, io, json, os, random, sys, time, glob
 import numpy as np, torch
 from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,6 +31,7 @@ args = a.parse_args()
 torch.manual_seed(0); random.seed(0); np.random.seed(0)
 dev = 'cuda' if torch.cuda.is_available() else 'cpu'
 
+@functools.lru_cache(maxsize=None)  # each evaluation reads the same photos
 def load(folder):
     fs = sorted(glob.glob(f'{args.photos}/{folder}/**/*.png', recursive=True))
     return [(f, np.asarray(Image.open(f).convert('RGB'))) for f in fs]
