@@ -314,19 +314,19 @@ export function buildProgram(io: Io): Command {
   runOptions(
     train
       .command('stage2')
-      .description('train the CODiff generator (SD 2.1 + LoRA, CaVE-conditioned) and its latent discriminator on a folder of photos; Ctrl-C checkpoints')
+      .description('train the CODiff generator (SD 2.1 + LoRA, CaVE-conditioned) and its latent discriminator on a folder of photos, or codiff-lite from scratch (--config lite); Ctrl-C checkpoints')
       .requiredOption('--data <folder>', 'training photos (PNG/JPEG, searched recursively)')
       .option('--val <folder>', 'validation photos: restoration MSE and PSNR every validateEvery steps')
-      .requiredOption('--out <folder>', 'run folder: checkpoint.safetensors, codiff.safetensors, log.jsonl, loss-curve.svg')
-      .requiredOption('--sd <folder>', 'Stable Diffusion 2.1-base in diffusers layout (unet/, vae/)')
+      .requiredOption('--out <folder>', 'run folder: checkpoint.safetensors, codiff.safetensors (lite: the model folder model/), log.jsonl, loss-curve.svg')
+      .option('--sd <folder>', 'Stable Diffusion 2.1-base in diffusers layout (unet/, vae/); not for lite, which trains its UNet from scratch')
       .requiredOption('--cave <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth')
       .requiredOption('--perceptual-weights <folder>', 'DISTS: vgg16.safetensors + dists_weights.safetensors; lpips-squeeze: laid out as ../shared/weights')
-      .option('--config <name|file>', "'official', 'tiny', or a JSON file of the same shape", 'official')
+      .option('--config <name|file>', "'official', 'tiny', 'lite', or a JSON file of the same shape", 'official')
       .option('--gan-gradient', 'let the adversarial gradient reach the generator (the paper; the official code blocks it)')
       .option('--init <checkpoint>', 'start a new run from a trained generator (codiff.pkl / model.pkl or codiff.safetensors)'),
   ).action(async (opts) => {
     const r = await trainStage2Command({ ...runArgs(opts), sd: opts.sd, cave: opts.cave, perceptualWeights: opts.perceptualWeights, ganGradient: opts.ganGradient });
-    io.out(`${finished(r, opts.out)} (codiff.safetensors)`);
+    io.out(`${finished(r, opts.out)} (${r.lite ? 'model/' : 'codiff.safetensors'})`);
   });
   train
     .command('plot')

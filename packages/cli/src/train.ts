@@ -24,7 +24,7 @@ export type TrainStage1Args = TrainArgs;
 
 export interface TrainStage2Args extends TrainArgs {
   /** Stable Diffusion 2.1-base diffusers folder, CaVE weights, the perceptual network's weights folder. */
-  sd: string;
+  sd?: string;
   cave: string;
   perceptualWeights: string;
   /** Override: let the adversarial gradient reach the generator. */
@@ -94,5 +94,5 @@ export async function trainStage2Command(args: TrainStage2Args) {
   const config = args.ganGradient ? { ...base, ganGradient: true } : base;
   const { data, val, out, resume, init, workers, sd, cave, perceptualWeights } = args;
   const summary = await inTerminal('stage2', args, (hooks) => train.trainStage2({ config, data, val, out, resume, init, workers, sd, cave, perceptualWeights, ...hooks }));
-  return { ...summary, backend, threads };
+  return { ...summary, backend, threads, lite: config.model !== undefined };
 }

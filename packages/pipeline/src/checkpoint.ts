@@ -53,7 +53,8 @@ export function checkpointFromOfficial(
     return v;
   };
   const modules = Object.fromEntries(Object.entries(LIST_KEYS).map(([field, key]) => [field, list(key)])) as unknown as AdapterModules;
-  return { modules, rankUnet: rank('rank_unet'), rankVae: rank('rank_vae'), loraAlpha, tensors: checkedTensors(tensors, name) };
+  const adapters = Object.values(modules).some((l: string[]) => l.length > 0);
+  return { modules, rankUnet: rank('rank_unet'), rankVae: rank('rank_vae'), loraAlpha, tensors: checkedTensors(tensors, name, adapters) };
 }
 
 /** A checkpoint from a converted safetensors file: the same tensor names, lists and ranks in its metadata. */
@@ -80,10 +81,11 @@ export function checkpointMetadata(c: CodiffCheckpoint): Record<string, string> 
 
 const TENSOR_PREFIXES = ['state_dict_unet.', 'state_dict_vae.', 'proj.'];
 
-function checkedTensors(tensors: ReadonlyMap<string, HostTensor>, name: string): ReadonlyMap<string, HostTensor> {
+/** Without adapters (a fully trained UNet, codiff-lite) conv_in lives in the UNet's own folder, not here. */
+function checkedTensors(tensors: ReadonlyMap<string, HostTensor>, name: string, adapters: boolean): ReadonlyMap<string, HostTensor> {
   const stray = [...tensors.keys()].filter((k) => !TENSOR_PREFIXES.some((p) => k.startsWith(p)));
   if (stray.length) throw new PipelineError(`${name}: unexpected tensors ${stray.slice(0, 3).join(', ')} (a CODiff checkpoint holds state_dict_unet, state_dict_vae and proj)`);
-  for (const key of ['proj.weight', 'proj.bias', 'state_dict_unet.conv_in.base_layer.weight']) {
+  for (const key of ['proj.weight', 'proj.bias', ...(adapters ? ['state_dict_unet.conv_in.base_layer.weight'] : [])]) {
     if (!tensors.has(key)) throw new PipelineError(`${name}: missing ${key} (not a CODiff model.pkl?)`);
   }
   return tensors;

@@ -3,9 +3,10 @@ import type { CaVE } from '@codiff/cave';
 import { LoraModel } from '@codiff/lora';
 import { Linear, type HostTensor, type Parameter } from '@codiff/nn';
 import { oneStepCoefficients, type AutoencoderKL, type UNet2DConditionModel } from '@codiff/sd-unet';
-import { officialAdapterModules, UNET_ADAPTERS, VAE_ADAPTER, type AdapterModules } from './adapters.js';
+import { NO_ADAPTERS, officialAdapterModules, UNET_ADAPTERS, VAE_ADAPTER, type AdapterModules } from './adapters.js';
 import { DEFAULT_LORA_ALPHA, type CodiffCheckpoint } from './checkpoint.js';
 import { PipelineError } from './errors.js';
+import type { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
 
 /** CODiff's fixed diffusion timestep: the one step runs at t = 499. */
 export const CODIFF_TIMESTEP = 499;
@@ -13,13 +14,22 @@ export const CODIFF_TIMESTEP = 499;
 /** The pretrained networks a generator is built on. It owns them from then on (dispose() frees them). */
 export interface GeneratorParts {
   readonly unet: UNet2DConditionModel;
-  readonly vae: AutoencoderKL;
+  /** SD's VAE, or codiff-lite's parameter-free pixel-unshuffle stand-in. */
+  readonly vae: AutoencoderKL | PixelUnshuffleAutoencoder;
   /** Frozen, in eval mode: it only supplies the conditioning tokens. */
   readonly cave: CaVE;
 }
 
+/**
+ * What training changes: `lora` (CODiff: adapters on the pretrained UNet and VAE encoder, conv_in and proj fully
+ * trained) or `full` (codiff-lite: a UNet trained from scratch, every parameter, and proj; no adapters).
+ */
+export type UNetTraining = 'lora' | 'full';
+
 export interface GeneratorOptions {
-  /** LoRA placement (default: the official lists computed from the models). */
+  /** Default `lora`. */
+  readonly training?: UNetTraining;
+  /** LoRA placement (default: the official lists computed from the models; none for `full`). */
   readonly modules?: AdapterModules;
   /** LoRA ranks of the UNet and VAE adapters (official: 16) and their alpha (peft's default, 8). */
   readonly rankUnet?: number;
@@ -59,8 +69,9 @@ export interface GeneratorOutput {
  */
 export class CodiffGenerator {
   readonly unet: UNet2DConditionModel;
-  readonly vae: AutoencoderKL;
+  readonly vae: AutoencoderKL | PixelUnshuffleAutoencoder;
   readonly cave: CaVE;
+  readonly training: UNetTraining;
   /** Linear(CaVE channels → cross_attention_dim). */
   readonly proj: Linear;
   readonly unetLora: LoraModel;
@@ -76,7 +87,9 @@ export class CodiffGenerator {
   constructor(parts: GeneratorParts, options: GeneratorOptions = {}) {
     ({ unet: this.unet, vae: this.vae, cave: this.cave } = parts);
     this.cave.eval();
-    this.modules = options.modules ?? officialAdapterModules(this.unet, this.vae);
+    this.training = options.training ?? 'lora';
+    if (this.training === 'full' && options.modules && hasAdapters(options.modules)) throw new PipelineError('a fully trained UNet takes no LoRA adapters');
+    this.modules = options.modules ?? (this.training === 'full' ? NO_ADAPTERS : officialAdapterModules(this.unet, this.vae));
     this.rankUnet = options.rankUnet ?? 16;
     this.rankVae = options.rankVae ?? 16;
     this.loraAlpha = options.loraAlpha ?? DEFAULT_LORA_ALPHA;
@@ -97,6 +110,7 @@ export class CodiffGenerator {
   /** A generator with a trained checkpoint's adapters, conv_in and proj (strict: every tensor must fit). */
   static fromCheckpoint(parts: GeneratorParts, checkpoint: CodiffCheckpoint): CodiffGenerator {
     const g = new CodiffGenerator(parts, {
+      training: hasAdapters(checkpoint.modules) ? 'lora' : 'full',
       modules: checkpoint.modules,
       rankUnet: checkpoint.rankUnet,
       rankVae: checkpoint.rankVae,
@@ -116,12 +130,15 @@ export class CodiffGenerator {
       else if (key.startsWith('proj.')) proj.set(key.slice('proj.'.length), t);
       else throw new PipelineError(`unexpected checkpoint tensor ${key}`);
     }
-    const parts: [string, { checkStateDict(d: ReadonlyMap<string, HostTensor>): void; loadStateDict(d: ReadonlyMap<string, HostTensor>): unknown }, Map<string, HostTensor>][] = [
+    type Part = [string, { checkStateDict(d: ReadonlyMap<string, HostTensor>): void; loadStateDict(d: ReadonlyMap<string, HostTensor>): unknown }, Map<string, HostTensor>];
+    // A fully trained UNet (conv_in included) comes from its own folder: its checkpoint holds proj alone.
+    const parts: Part[] = [
       ['state_dict_unet (LoRA)', this.unetLora, unet],
-      ['state_dict_unet (conv_in.base_layer)', this.unet.convIn, convIn],
+      ...(this.training === 'lora' ? [['state_dict_unet (conv_in.base_layer)', this.unet.convIn, convIn] as Part] : []),
       ['state_dict_vae', this.vaeLora, vae],
       ['proj', this.proj, proj],
     ];
+    if (this.training === 'full' && convIn.size > 0) throw new PipelineError('checkpoint has conv_in.base_layer tensors, but its UNet is fully trained (no adapters)');
     for (const [what, module, dict] of parts) {
       try {
         module.checkStateDict(dict);
@@ -181,14 +198,15 @@ export class CodiffGenerator {
 
   /**
    * The trained tensors as a checkpoint in the official layout (`state_dict_unet.*` with `conv_in.base_layer.*`,
-   * `state_dict_vae.*`, `proj.*`), ready for `saveCodiffCheckpoint`. Not after `mergeAdapters`.
+   * `state_dict_vae.*`, `proj.*`), ready for `saveCodiffCheckpoint`. Not after `mergeAdapters`. For a `full`
+   * generator it holds `proj.*` only: the UNet is saved as a diffusers folder (`saveCodiffModel`).
    */
   async toCheckpoint(): Promise<CodiffCheckpoint> {
     const merged = [...this.unetLora.layers.values(), ...this.vaeLora.layers.values()].some((l) => l.merged.size > 0);
     if (merged) throw new PipelineError('the adapters are merged into the weights: a checkpoint needs them separate');
     const tensors = new Map<string, HostTensor>();
     const official = (name: string) => name.replace(/^unet\./, 'state_dict_unet.').replace(/^vae\./, 'state_dict_vae.');
-    for (const [name, p] of this.trainableParameters()) tensors.set(official(name), await p.toHost());
+    for (const [name, p] of this.trainableParameters()) if (this.training === 'lora' || name.startsWith('proj.')) tensors.set(official(name), await p.toHost());
     return { modules: this.modules, rankUnet: this.rankUnet, rankVae: this.rankVae, loraAlpha: this.loraAlpha, tensors };
   }
 
@@ -200,9 +218,16 @@ export class CodiffGenerator {
 
   /**
    * What CODiff trains, under the official names (`unet.<peft name>`, `unet.conv_in.base_layer.*`, `proj.*`,
-   * `vae.<peft name>`): the LoRA A/B tensors, the UNet's conv_in and the projection. Each tensor once.
+   * `vae.<peft name>`): the LoRA A/B tensors, the UNet's conv_in and the projection. Each tensor once. A `full`
+   * generator trains every UNet parameter (`unet.<diffusers name>`) and the projection.
    */
   trainableParameters(): [string, Parameter][] {
+    if (this.training === 'full') {
+      return [
+        ...[...this.unet.namedTrainableParameters()].map(([k, p]): [string, Parameter] => [`unet.${k}`, p]),
+        ...[...this.proj.namedParameters()].map(([k, p]): [string, Parameter] => [`proj.${k}`, p]),
+      ];
+    }
     return [
       ...[...this.unetLora.namedParameters()].map(([k, p]): [string, Parameter] => [`unet.${k}`, p]),
       ['unet.conv_in.base_layer.weight', this.unet.convIn.weight],
@@ -221,3 +246,5 @@ export class CodiffGenerator {
     this.cave.dispose();
   }
 }
+
+const hasAdapters = (m: AdapterModules) => Object.values(m).some((list: readonly string[]) => list.length > 0);

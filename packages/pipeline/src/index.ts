@@ -1,5 +1,5 @@
 export { PipelineError } from './errors.js';
-export { officialAdapterModules, UNET_ADAPTERS, VAE_ADAPTER, type AdapterModules } from './adapters.js';
+export { NO_ADAPTERS, officialAdapterModules, UNET_ADAPTERS, VAE_ADAPTER, type AdapterModules } from './adapters.js';
 export {
   checkpointFromOfficial,
   checkpointFromSafetensors,
@@ -8,7 +8,7 @@ export {
   DEFAULT_LORA_ALPHA,
   type CodiffCheckpoint,
 } from './checkpoint.js';
-export { CodiffGenerator, CODIFF_TIMESTEP, type GeneratorParts, type GeneratorOptions, type GenerateOptions, type GeneratorOutput } from './generator.js';
+export { CodiffGenerator, CODIFF_TIMESTEP, type UNetTraining, type GeneratorParts, type GeneratorOptions, type GenerateOptions, type GeneratorOutput } from './generator.js';
 export { latentTiles, gaussianTileWeights, tiledPrediction, LATENT_TILE, LATENT_OVERLAP, type LatentTiles, type TilingOptions } from './tiling.js';
 export {
   adainColorFix,
@@ -23,3 +23,9 @@ export {
 export { restoreImage, type Pixels, type RestoreOptions, type RestoreStage } from './restore.js';
 export { Discriminator, DISCRIMINATOR_TIMESTEP } from './discriminator.js';
 export { tiledEncoder, tiledDecoder, vaeTiles, VAE_ENCODER_TILE, VAE_DECODER_TILE, type TiledVaeOptions } from './tiled-vae.js';
+export {
+  PixelUnshuffleAutoencoder,
+  pixelUnshuffleConfig,
+  PIXEL_UNSHUFFLE_CLASS,
+  type PixelUnshuffleConfig,
+} from './pixel-unshuffle.js';

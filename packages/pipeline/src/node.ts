@@ -1,14 +1,16 @@
 // Node-only: CODiff checkpoints and models from files.
-import { access } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeSafetensors, type CheckpointLimits } from '@codiff/nn';
 import { readCheckpointFile } from '@codiff/nn/node';
-import { loadCave } from '@codiff/cave/node';
+import { loadCave, saveCave } from '@codiff/cave/node';
+import { unetConfigToDiffusers, type AutoencoderKL } from '@codiff/sd-unet';
 import { loadUNet, loadVae } from '@codiff/sd-unet/node';
 import { writeFileAtomic } from '@codiff/image-io/node';
 import { checkpointFromOfficial, checkpointFromSafetensors, checkpointMetadata, type CodiffCheckpoint } from './checkpoint.js';
 import { PipelineError } from './errors.js';
 import { CodiffGenerator } from './generator.js';
+import { PIXEL_UNSHUFFLE_CLASS, PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
 
 /**
  * A CODiff checkpoint from the official `model.pkl` (a `torch.save` dict, read without running pickle code) or
@@ -47,7 +49,7 @@ export async function loadCodiff(files: CodiffFiles): Promise<CodiffGenerator> {
   try {
     const unet = await loadUNet(join(files.sd, 'unet'), { host: files.host, variant: files.variant });
     loaded.push(unet);
-    const vae = await loadVae(join(files.sd, 'vae'), { variant: files.variant });
+    const vae = await loadLatentAutoencoder(join(files.sd, 'vae'), files.variant);
     loaded.push(vae);
     return CodiffGenerator.fromCheckpoint({ unet, vae, cave }, checkpoint);
   } catch (e) {
@@ -56,11 +58,41 @@ export async function loadCodiff(files: CodiffFiles): Promise<CodiffGenerator> {
   }
 }
 
+/** A model folder's `vae/`: SD's AutoencoderKL (diffusers), or the pixel-unshuffle stand-in (its config.json alone). */
+export async function loadLatentAutoencoder(dir: string, variant?: string): Promise<AutoencoderKL | PixelUnshuffleAutoencoder> {
+  const config = await readFile(join(dir, 'config.json'), 'utf8').then(
+    (text) => JSON.parse(text) as Record<string, unknown>,
+    () => undefined,
+  );
+  return config?._class_name === PIXEL_UNSHUFFLE_CLASS ? PixelUnshuffleAutoencoder.fromConfigJson(config) : loadVae(dir, { variant });
+}
+
+/**
+ * Write a generator whose UNet was trained in full (codiff-lite) as a model folder `codiffFolderFiles` reads:
+ * `unet/` (diffusers layout), `vae/config.json` (the stand-in), `codiff.safetensors` (proj) and `cave.safetensors`.
+ * F16 halves the files (the shipped model); training checkpoints keep F32.
+ */
+export async function saveCodiffModel(g: CodiffGenerator, dir: string, dtype: 'F32' | 'F16' = 'F32'): Promise<void> {
+  if (g.training !== 'full' || !(g.vae instanceof PixelUnshuffleAutoencoder)) {
+    throw new PipelineError('only a fully trained UNet on the pixel-unshuffle stand-in is saved as a folder; an SD-based CODiff is its checkpoint (saveCodiffCheckpoint) beside SD 2.1');
+  }
+  await mkdir(join(dir, 'unet'), { recursive: true });
+  await mkdir(join(dir, 'vae'), { recursive: true });
+  const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n');
+  const unet = await g.unet.stateDict();
+  await writeFileAtomic(join(dir, 'unet', 'diffusion_pytorch_model.safetensors'), writeSafetensors(Object.fromEntries([...unet].map(([k, t]) => [k, { ...t, dtype }]))));
+  await writeFileAtomic(join(dir, 'unet', 'config.json'), json(unetConfigToDiffusers(g.unet.config)));
+  await writeFileAtomic(join(dir, 'vae', 'config.json'), json(g.vae.toConfigJson()));
+  await saveCodiffCheckpoint(await g.toCheckpoint(), join(dir, 'codiff.safetensors'), dtype);
+  await saveCave(g.cave, join(dir, 'cave.safetensors'), {}, dtype);
+}
+
 const CHECKPOINT_NAMES = ['codiff.safetensors', 'codiff.pkl', 'model.pkl'];
 const CAVE_NAMES = ['cave.safetensors', 'cave.pth'];
 
 /**
- * A model folder: SD 2.1-base's `unet/` and `vae/` (diffusers), the generator checkpoint (`codiff.safetensors`,
+ * A model folder: SD 2.1-base's `unet/` and `vae/` (diffusers) — or codiff-lite's trained `unet/` and stand-in
+ * `vae/config.json` —, the generator checkpoint (`codiff.safetensors`,
  * `codiff.pkl` or `model.pkl`) and CaVE (`cave.safetensors` or `cave.pth`). What is missing is named.
  */
 export async function codiffFolderFiles(dir: string): Promise<Omit<CodiffFiles, 'host' | 'variant'>> {

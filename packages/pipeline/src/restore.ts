@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { replicatePad } from '@codiff/nn';
+import type { AutoencoderKL } from '@codiff/sd-unet';
 import { officialUint8, type ColorFix } from './colorfix.js';
 import { PipelineError } from './errors.js';
 import type { CodiffGenerator } from './generator.js';
+import { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
 import { tiledDecoder, tiledEncoder } from './tiled-vae.js';
-import { tiledPrediction } from './tiling.js';
+import { LATENT_OVERLAP, LATENT_TILE, tiledPrediction } from './tiling.js';
 
 /** 8-bit interleaved pixels, grey (1 channel) or RGB (3), as @codiff/image-io decodes them. */
 export interface Pixels {
@@ -17,7 +19,7 @@ export interface Pixels {
 export type RestoreStage = 'encode' | 'unet' | 'decode';
 
 export interface RestoreOptions {
-  /** Latent tile and overlap (official: 96 and 32). */
+  /** Latent tile and overlap (official: 96 and 32 for SD's ×8 latents; the same pixel footprint for a stand-in's). */
   readonly tile?: number;
   readonly overlap?: number;
   /** Official default: AdaIN. */
@@ -55,18 +57,21 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
     options.signal?.throwIfAborted();
     const { tokens, context } = g.conditioning(padded);
     held.push(tokens, context);
-    const z = keep(await encodeMean(g, padded, options.vaeEncoderTile, (d, t) => progress('encode', d, t)));
+    // The pixel-unshuffle stand-in is a reshape: no tiles needed, its memory is the image's.
+    const z = keep(usesSdVae(g) ? await encodeMean(g, padded, options.vaeEncoderTile, (d, t) => progress('encode', d, t)) : g.encode(padded));
+    progress('encode', 1, 1);
+    // The official tiles cover 768 px with SD's ×8 latents; a finer stand-in latent keeps that footprint.
+    const pixelsPerLatent = g.vae instanceof PixelUnshuffleAutoencoder ? g.vae.config.factor : 8;
     const eps = keep(
       await tiledPrediction(z, (tile) => g.unet.forward(tile, g.timestep, context), {
-        tile: options.tile,
-        overlap: options.overlap,
+        tile: options.tile ?? Math.round(LATENT_TILE * pixelsPerLatent / 8),
+        overlap: options.overlap ?? Math.round(LATENT_OVERLAP * pixelsPerLatent / 8),
         signal: options.signal,
         onTile: (done, total) => progress('unet', done, total),
       }),
     );
     options.signal?.throwIfAborted();
-    const latent = keep(tf.tidy(() => g.vae.postQuantConv.forward(tf.div(g.denoise(z, eps), g.vae.config.scalingFactor) as tf.Tensor4D)));
-    const decoded = keep(await tiledDecoder(g.vae, latent, { tile: options.vaeDecoderTile, onProgress: (d, t) => progress('decode', d, t) }));
+    const decoded = keep(usesSdVae(g) ? await decodeTiled(g, z, eps, options.vaeDecoderTile, (d, t) => progress('decode', d, t)) : tf.tidy(() => g.decode(g.denoise(z, eps))));
     progress('decode', 1, 1);
     const restored = keep(tf.tidy(() => tf.slice(tf.clipByValue(decoded, -1, 1), [0, 0, 0, 0], [1, h, w, 3]) as tf.Tensor4D));
     const u8 = keep(tf.tidy(() => {
@@ -80,16 +85,27 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
   }
 }
 
-/** The scaled mean latent of an image in [0, 1], the encoder tiled for large images (as `g.encode`, without noise). */
-async function encodeMean(g: CodiffGenerator, x01: tf.Tensor4D, tile: number | undefined, onProgress: (done: number, total: number) => void): Promise<tf.Tensor4D> {
+const usesSdVae = (g: CodiffGenerator): g is CodiffGenerator & { vae: AutoencoderKL } => !(g.vae instanceof PixelUnshuffleAutoencoder);
+
+/** The scaled mean latent of an image in [0, 1], SD's VAE encoder tiled for large images (as `g.encode`, without noise). */
+async function encodeMean(g: CodiffGenerator & { vae: AutoencoderKL }, x01: tf.Tensor4D, tile: number | undefined, onProgress: (done: number, total: number) => void): Promise<tf.Tensor4D> {
   const x = tf.tidy(() => tf.sub(tf.mul(x01, 2), 1) as tf.Tensor4D);
   const features = await tiledEncoder(g.vae, x, { tile, onProgress });
   x.dispose();
-  onProgress(1, 1);
   return tf.tidy(() => {
     const moments = g.vae.quantConv.forward(features);
     features.dispose();
     const [mean] = tf.split(moments, 2, 3);
     return tf.mul(mean, g.vae.config.scalingFactor) as tf.Tensor4D;
   });
+}
+
+/** x̂0 from z and ε, through SD's VAE decoder tiled for large images (as `g.decode(g.denoise(z, eps))`). */
+async function decodeTiled(g: CodiffGenerator & { vae: AutoencoderKL }, z: tf.Tensor4D, eps: tf.Tensor4D, tile: number | undefined, onProgress: (done: number, total: number) => void): Promise<tf.Tensor4D> {
+  const latent = tf.tidy(() => g.vae.postQuantConv.forward(tf.div(g.denoise(z, eps), g.vae.config.scalingFactor) as tf.Tensor4D));
+  try {
+    return await tiledDecoder(g.vae, latent, { tile, onProgress });
+  } finally {
+    latent.dispose();
+  }
 }

@@ -15,6 +15,7 @@ export {
   UNet2DConditionModel,
   SD21_UNET_CONFIG,
   unetConfigFromDiffusers,
+  unetConfigToDiffusers,
   timestepFeatures,
   type UNetConfig,
 } from './unet.js';

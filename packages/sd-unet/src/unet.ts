@@ -85,6 +85,27 @@ export function unetConfigFromDiffusers(json: Record<string, unknown>): UNetConf
   };
 }
 
+/** The diffusers `config.json` of a UNet configuration (inverse of `unetConfigFromDiffusers`), for saving a trained one. */
+export function unetConfigToDiffusers(c: UNetConfig): Record<string, unknown> {
+  return {
+    _class_name: 'UNet2DConditionModel',
+    in_channels: c.inChannels,
+    out_channels: c.outChannels,
+    block_out_channels: c.blockOutChannels,
+    layers_per_block: c.layersPerBlock,
+    attention_head_dim: c.heads,
+    cross_attention_dim: c.crossAttentionDim,
+    norm_num_groups: c.normNumGroups,
+    norm_eps: c.normEps,
+    down_block_types: c.crossAttention.map((x) => (x ? 'CrossAttnDownBlock2D' : 'DownBlock2D')),
+    up_block_types: [...c.crossAttention].reverse().map((x) => (x ? 'CrossAttnUpBlock2D' : 'UpBlock2D')),
+    use_linear_projection: c.useLinearProjection,
+    flip_sin_to_cos: c.flipSinToCos,
+    freq_shift: c.freqShift,
+    transformer_layers_per_block: c.transformerLayersPerBlock,
+  };
+}
+
 /**
  * Sinusoidal timestep features (diffusers get_timestep_embedding), in float32 as diffusers computes them:
  * freq_k = exp(−ln(10000)·k / (half − shift)); [sin, cos] or, with flipSinToCos, [cos, sin].

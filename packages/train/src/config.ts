@@ -75,15 +75,31 @@ export function validateStage1Config(c: Stage1Config, where: string): Stage1Conf
   return c;
 }
 
-/** A stage-2 run: LoRA ranks, losses, data and schedule. The models come from the command line (folders, files). */
+/**
+ * codiff-lite: instead of SD 2.1 with LoRA, a UNet trained from scratch in the latent space of the pixel-unshuffle
+ * stand-in for the VAE.
+ */
+export interface Stage2ModelConfig {
+  /** A diffusers UNet2DConditionModel `config.json` (in and out channels: pixelUnshuffle² · 3). */
+  readonly unet: Record<string, unknown>;
+  /** Side of the pixel blocks the stand-in stacks into latent channels. */
+  readonly pixelUnshuffle: number;
+}
+
+/**
+ * A stage-2 run: LoRA ranks (or the model trained from scratch), losses, data and schedule. Pretrained models come
+ * from the command line (folders, files).
+ */
 export interface Stage2Config {
   readonly stage: 'stage2';
   readonly name: string;
   readonly description?: string;
-  /** LoRA ranks of the UNet and VAE-encoder adapters and their alpha (official 16, 16, 8). */
-  readonly rankUnet: number;
-  readonly rankVae: number;
-  readonly loraAlpha: number;
+  /** Train this model from scratch (codiff-lite) instead of LoRA on SD 2.1 (`--sd`). */
+  readonly model?: Stage2ModelConfig;
+  /** LoRA ranks of the UNet and VAE-encoder adapters and their alpha (official 16, 16, 8); not for `model`. */
+  readonly rankUnet?: number;
+  readonly rankVae?: number;
+  readonly loraAlpha?: number;
   /** Training patch side, a multiple of 8 (the VAE's); the discriminator needs a 3×3 mid-block map (SD: ≥ 192). */
   readonly patch: number;
   readonly batchSize: number;
@@ -109,9 +125,21 @@ export function validateStage2Config(c: Stage2Config, where: string): Stage2Conf
   const check = checker(where);
   const { fail, positiveInt } = check;
   checkRunFields(c, 'stage2', check);
-  for (const k of ['rankUnet', 'rankVae'] as const) positiveInt(c[k], k);
+  if (c.model) {
+    if (typeof c.model.unet !== 'object' || c.model.unet === null) fail('model.unet must be a diffusers UNet2DConditionModel configuration');
+    positiveInt(c.model.pixelUnshuffle, 'model.pixelUnshuffle');
+    const channels = c.model.pixelUnshuffle ** 2 * 3;
+    for (const k of ['in_channels', 'out_channels']) {
+      if (c.model.unet[k] !== channels) fail(`model.unet.${k} must be pixelUnshuffle² · 3 = ${channels} (got ${JSON.stringify(c.model.unet[k])})`);
+    }
+    // The discriminator's body is the pretrained UNet's encoder, frozen: a model trained from scratch has none.
+    if (c.gan) fail('a model trained from scratch has no pretrained UNet for the discriminator: set "gan" to false');
+    if (c.rankUnet !== undefined || c.rankVae !== undefined || c.loraAlpha !== undefined) fail('a model trained from scratch has no LoRA: drop rankUnet, rankVae and loraAlpha');
+  } else {
+    for (const k of ['rankUnet', 'rankVae'] as const) positiveInt(c[k], k);
+    if (!(c.loraAlpha! > 0)) fail(`loraAlpha must be positive (got ${JSON.stringify(c.loraAlpha)})`);
+  }
   if (c.patch % 8 !== 0) fail(`patch must be a multiple of 8 (got ${c.patch})`);
-  if (!(c.loraAlpha > 0)) fail(`loraAlpha must be positive (got ${JSON.stringify(c.loraAlpha)})`);
   if (!['dists', 'lpips-squeeze'].includes(c.perceptual)) fail(`perceptual must be "dists" or "lpips-squeeze" (got ${JSON.stringify(c.perceptual)})`);
   if (!c.weights || !['perceptual', 'ganGenerator', 'ganDiscriminator'].every((k) => (c.weights as unknown as Record<string, number>)[k] >= 0)) {
     fail('weights needs non-negative "perceptual", "ganGenerator" and "ganDiscriminator"');

@@ -4,8 +4,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadCave } from '@codiff/cave/node';
 import { loadDists, loadLpipsSqueeze } from '@codiff/losses/node';
 import { ParameterGroup } from '@codiff/nn';
-import { CodiffGenerator, Discriminator } from '@codiff/pipeline';
-import { readCodiffCheckpoint, saveCodiffCheckpoint } from '@codiff/pipeline/node';
+import { CodiffGenerator, Discriminator, PixelUnshuffleAutoencoder, pixelUnshuffleConfig } from '@codiff/pipeline';
+import { readCodiffCheckpoint, saveCodiffCheckpoint, saveCodiffModel } from '@codiff/pipeline/node';
+import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
 import { loadUNet, loadVae } from '@codiff/sd-unet/node';
 import { validateStage2Config, type Stage2Config } from './config.js';
 import { readConfigFile } from './config-files.js';
@@ -18,9 +19,9 @@ import { discriminatorLosses, generatorLosses, realLatents, type PerceptualDista
 import { stageTrainerOptions, train, type TrainProgress, type TrainSummary, type TrainingTask } from './trainer.js';
 
 /** The configurations shipped in `configs/` (stage2-<name>.json). */
-export const STAGE2_CONFIG_NAMES = ['official', 'tiny'] as const;
+export const STAGE2_CONFIG_NAMES = ['official', 'tiny', 'lite'] as const;
 
-/** A named configuration (`official`, `tiny`) or a path to a JSON file of the same shape. */
+/** A named configuration (`official`, `tiny`, `lite`) or a path to a JSON file of the same shape. */
 export async function loadStage2Config(nameOrPath: string): Promise<Stage2Config> {
   return readConfigFile('stage2', STAGE2_CONFIG_NAMES, nameOrPath, validateStage2Config);
 }
@@ -30,8 +31,8 @@ export interface Stage2RunOptions {
   readonly data: string;
   readonly val?: string;
   readonly out: string;
-  /** Stable Diffusion 2.1-base as a diffusers folder (`unet/`, `vae/`). */
-  readonly sd: string;
+  /** Stable Diffusion 2.1-base as a diffusers folder (`unet/`, `vae/`); not for a config with `model` (trained from scratch). */
+  readonly sd?: string;
   /** CaVE weights (a stage-1 run's cave.safetensors, or the official cave.pth): frozen, it supplies the tokens. */
   readonly cave: string;
   /**
@@ -72,7 +73,8 @@ function seededNoise(seed: number, stream: number, index: number, shape: [number
 /**
  * Train the CODiff generator (stage 2) as `main_train_codiff.py`: SD 2.1's UNet and VAE with LoRA, conv_in and proj
  * trained, CaVE frozen; MSE + perceptual + GAN with a latent discriminator stepped after each generator step. Writes
- * `codiff.safetensors` (the official checkpoint's tensors) with every checkpoint.
+ * `codiff.safetensors` (the official checkpoint's tensors) with every checkpoint. A configuration with `model`
+ * (codiff-lite) trains its UNet from scratch on the pixel-unshuffle stand-in and writes a model folder `model/`.
  */
 export async function trainStage2(options: Stage2RunOptions): Promise<TrainSummary & { skipped: number }> {
   const { config } = options;
@@ -82,6 +84,9 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
   skipped.forEach(report);
   if (photos.length === 0) throw new TrainError(`${options.data}: no usable photos (PNG/JPEG at least ${p + 8}×${p + 8}; ${skipped.length} file(s) skipped)`);
   if (options.init && options.resume) throw new TrainError('--init starts a new run; --resume continues one: give one of them');
+  if (!config.model && !options.sd) throw new TrainError(`configuration ${config.name} fine-tunes Stable Diffusion 2.1-base: give its diffusers folder (--sd)`);
+  if (config.model && options.sd) throw new TrainError(`configuration ${config.name} trains its UNet from scratch on the pixel-unshuffle stand-in: it takes no --sd`);
+  if (config.model && options.init) throw new TrainError('--init takes an SD-based CODiff checkpoint; a from-scratch run continues with --resume');
   const validation = options.val ? await centrePairs(options.val, p, STAGE2_VALIDATION_QUALITIES, options.onLog) : undefined;
   const owned: { dispose(): void }[] = [];
   try {
@@ -89,21 +94,26 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
     owned.push(perceptual);
     const cave = await loadCave(options.cave);
     owned.push(cave);
-    const unet = await loadUNet(join(options.sd, 'unet'));
+    const scratch = config.model && unetConfigFromDiffusers(config.model.unet);
+    const unet = scratch ? new UNet2DConditionModel(scratch) : await loadUNet(join(options.sd!, 'unet'));
     owned.push(unet);
-    const vae = await loadVae(join(options.sd, 'vae'));
+    const vae = config.model ? new PixelUnshuffleAutoencoder(pixelUnshuffleConfig(config.model.pixelUnshuffle)) : await loadVae(join(options.sd!, 'vae'));
     owned.push(vae);
-    const g = new CodiffGenerator({ unet, vae, cave }, { rankUnet: config.rankUnet, rankVae: config.rankVae, loraAlpha: config.loraAlpha });
+    const g = new CodiffGenerator(
+      { unet, vae, cave },
+      config.model ? { training: 'full' } : { rankUnet: config.rankUnet, rankVae: config.rankVae, loraAlpha: config.loraAlpha },
+    );
     owned.splice(0, owned.length, perceptual, g);
     initGenerator(g, config.seed);
     if (options.init) g.loadCheckpoint(await readCodiffCheckpoint(options.init));
     let disc: Discriminator | undefined;
     if (config.gan) {
-      disc = new Discriminator(await loadUNet(join(options.sd, 'unet'), { encoderOnly: true }));
+      disc = new Discriminator(await loadUNet(join(options.sd!, 'unet'), { encoderOnly: true }));
       owned.push(disc);
       initDiscriminator(disc, config.seed);
     }
-    const latentShape = (b: number): [number, number, number, number] => [b, p / 8, p / 8, vae.config.latentChannels];
+    const perLatent = vae instanceof PixelUnshuffleAutoencoder ? vae.config.factor : 8;
+    const latentShape = (b: number): [number, number, number, number] => [b, p / perLatent, p / perLatent, vae.config.latentChannels];
     const loader = new PairLoader({ photos, patch: p, batchSize: config.batchSize, seed: config.seed, workers: options.workers, onSkip: (f) => (skipped.push(f), report(f)) });
     const task: TrainingTask<Micro> = {
       stage: 'stage2',
@@ -131,7 +141,7 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
       },
       disposeBatch: (batch) => tf.dispose([batch.lq, batch.hq, batch.noise, batch.realNoise, batch.fake].filter((t): t is tf.Tensor4D => t !== undefined)),
       validate: validation && (() => validateStage2(g, validation, config.batchSize)),
-      exportModel: async (dir) => saveCodiffCheckpoint(await g.toCheckpoint(), join(dir, 'codiff.safetensors')),
+      exportModel: async (dir) => (config.model ? saveCodiffModel(g, join(dir, 'model')) : saveCodiffCheckpoint(await g.toCheckpoint(), join(dir, 'codiff.safetensors'))),
     };
     try {
       const summary = await train(task, stageTrainerOptions(config, options));

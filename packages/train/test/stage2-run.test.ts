@@ -1,14 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBackend } from '@codiff/nn';
 import { loadCave } from '@codiff/cave/node';
 import { CodiffGenerator } from '@codiff/pipeline';
-import { readCodiffCheckpoint } from '@codiff/pipeline/node';
+import { codiffFolderFiles, loadCodiff, readCodiffCheckpoint } from '@codiff/pipeline/node';
+import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
 import { loadUNet, loadVae } from '@codiff/sd-unet/node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { golden, sharedPhotos } from '../../../test-support/golden.js';
+import { golden, sharedPhotos, sharedWeights } from '../../../test-support/golden.js';
 import { initGenerator } from '../src/index.js';
 import { centrePairs, CHECKPOINT_FILE, readCheckpointMetadata, loadStage2Config, trainStage2, type Stage2RunOptions } from '../src/node.js';
 
@@ -32,10 +33,10 @@ beforeAll(async () => {
 });
 
 /** Mean-latent MSE of a generator on the validation pairs. */
-async function validationMse(g: CodiffGenerator): Promise<number> {
-  const v = await centrePairs(base.val!, 192, [10, 30, 50]);
+async function validationMse(g: CodiffGenerator, patch = 192): Promise<number> {
+  const v = await centrePairs(base.val!, patch, [10, 30, 50]);
   const mse = tf.tidy(() => {
-    const lq = tf.tensor4d(v.lq, [v.size, 192, 192, 3]), hq = tf.tensor4d(v.hq, [v.size, 192, 192, 3]);
+    const lq = tf.tensor4d(v.lq, [v.size, patch, patch, 3]), hq = tf.tensor4d(v.hq, [v.size, patch, patch, 3]);
     return tf.mean(tf.squaredDifference(tf.add(tf.mul(g.forward(lq).image, 0.5), 0.5), hq));
   });
   const value = (await mse.data())[0];
@@ -58,7 +59,7 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     expect([meta.stage, meta.optimizer_steps, meta.adversary_optimizer_steps]).toEqual(['stage2', String(config.steps), String(config.steps)]);
 
     // The exported generator restores the validation photo better than the one it started from.
-    const parts = async () => ({ unet: await loadUNet(join(base.sd, 'unet')), vae: await loadVae(join(base.sd, 'vae')), cave: await loadCave(base.cave) });
+    const parts = async () => ({ unet: await loadUNet(join(base.sd!, 'unet')), vae: await loadVae(join(base.sd!, 'vae')), cave: await loadCave(base.cave) });
     const start = new CodiffGenerator(await parts(), { rankUnet: config.rankUnet, rankVae: config.rankVae, loraAlpha: config.loraAlpha });
     initGenerator(start, config.seed);
     const trained = CodiffGenerator.fromCheckpoint(await parts(), await readCodiffCheckpoint(join(full, 'codiff.safetensors')));
@@ -84,5 +85,55 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     await expect(trainStage2({ ...base, config, out: join(dir, 'y'), data: base.val!, val: undefined, perceptualWeights: dir })).rejects.toThrow(/vgg16\.safetensors: no such file/);
     await expect(loadStage2Config(join(dir, 'missing.json'))).rejects.toThrow(/no configuration/);
     await expect(trainStage2({ ...base, config: { ...config, patch: 1000 }, out: join(dir, 'z') })).rejects.toThrow(/no usable photos \(PNG\/JPEG at least 1008×1008/);
+  });
+
+  it('lite: trains a UNet from scratch on the pixel-unshuffle stand-in (LPIPS-squeeze, no GAN), writes a model folder, resumes bit for bit', async () => {
+    const lite = await loadStage2Config('lite');
+    expect([lite.model?.pixelUnshuffle, lite.perceptual, lite.gan]).toEqual([4, 'lpips-squeeze', false]);
+    // The shipped configuration's structure at test size.
+    const config = {
+      ...lite,
+      model: { ...lite.model!, unet: { ...lite.model!.unet, block_out_channels: [32, 64], attention_head_dim: [1, 2], down_block_types: ['DownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'UpBlock2D'] } },
+      batchSize: 2,
+      steps: 4,
+      checkpointEvery: 2,
+      validateEvery: 4,
+    };
+    const opts = { ...base, sd: undefined, perceptualWeights: sharedWeights() };
+    const full = join(dir, 'lite-full');
+    const r = await trainStage2({ ...opts, config, out: full });
+    expect([r.step, r.stopped]).toEqual([4, false]);
+    const steps = readFileSync(join(full, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((x) => x.type === 'train');
+    for (const s of steps) expect(s.gan).toBe(0);
+    const trained = await loadCodiff(await codiffFolderFiles(join(full, 'model')));
+    expect(trained.training).toBe('full');
+    const start = new CodiffGenerator({ unet: new UNet2DConditionModel(unetConfigFromDiffusers(config.model.unet)), vae: trained.vae, cave: await loadCave(base.cave) }, { training: 'full' });
+    initGenerator(start, config.seed);
+    const [before, after] = [await validationMse(start, 64), await validationMse(trained, 64)];
+    expect(after).toBeLessThan(before);
+    start.dispose();
+    trained.dispose();
+
+    const split = join(dir, 'lite-split');
+    const controller = new AbortController();
+    await trainStage2({ ...opts, config, out: split, signal: controller.signal, onProgress: (p) => p.step === 2 && controller.abort() });
+    await trainStage2({ ...opts, config, out: split, resume: true });
+    const unetFile = join('model', 'unet', 'diffusion_pytorch_model.safetensors');
+    expect(readFileSync(join(split, unetFile))).toEqual(readFileSync(join(full, unetFile)));
+    expect(readFileSync(join(split, 'model', 'codiff.safetensors'))).toEqual(readFileSync(join(full, 'model', 'codiff.safetensors')));
+  });
+
+  it('lite set-ups that cannot work stop with one line', async () => {
+    const lite = await loadStage2Config('lite');
+    const opts = { ...base, sd: undefined, perceptualWeights: sharedWeights() };
+    await expect(trainStage2({ ...opts, config: lite, sd: base.sd, out: join(dir, 'l1') })).rejects.toThrow(/takes no --sd/);
+    await expect(trainStage2({ ...base, sd: undefined, config: await loadStage2Config('tiny'), out: join(dir, 'l2') })).rejects.toThrow(/give its diffusers folder \(--sd\)/);
+    const file = join(dir, 'bad-lite.json');
+    writeFileSync(file, JSON.stringify({ ...lite, gan: true }));
+    await expect(loadStage2Config(file)).rejects.toThrow(/no pretrained UNet for the discriminator/);
+    writeFileSync(file, JSON.stringify({ ...lite, model: { ...lite.model, unet: { ...lite.model!.unet, in_channels: 12 } } }));
+    await expect(loadStage2Config(file)).rejects.toThrow(/in_channels must be pixelUnshuffle² · 3 = 48 \(got 12\)/);
+    writeFileSync(file, JSON.stringify({ ...lite, rankUnet: 16 }));
+    await expect(loadStage2Config(file)).rejects.toThrow(/has no LoRA/);
   });
 });

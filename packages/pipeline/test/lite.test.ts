@@ -1,0 +1,145 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useBackend } from '@codiff/nn';
+import { loadCave } from '@codiff/cave/node';
+import { UNet2DConditionModel, unetConfigFromDiffusers, unetConfigToDiffusers } from '@codiff/sd-unet';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendsUnderTest, golden } from '../../../test-support/tfjs.js';
+import { CodiffGenerator, PipelineError, PixelUnshuffleAutoencoder, pixelUnshuffleConfig, restoreImage, type Pixels } from '../src/index.js';
+import { codiffFolderFiles, loadCodiff, readCodiffCheckpoint, saveCodiffCheckpoint, saveCodiffModel } from '../src/node.js';
+
+const BACKENDS = await backendsUnderTest();
+
+/** A diffusers config of codiff-lite's shape at test size: pixel-unshuffle ×4 (48 channels), two levels, mid-block cross-attention. */
+const LITE_UNET = {
+  in_channels: 48,
+  out_channels: 48,
+  block_out_channels: [32, 64],
+  layers_per_block: 1,
+  attention_head_dim: [1, 2],
+  cross_attention_dim: 16,
+  down_block_types: ['DownBlock2D', 'DownBlock2D'],
+  up_block_types: ['UpBlock2D', 'UpBlock2D'],
+};
+
+const ramp = (shape: [number, number, number, number]) => tf.tidy(() => tf.sin(tf.reshape(tf.range(0, shape.reduce((a, d) => a * d, 1)), shape)) as tf.Tensor4D);
+
+for (const backend of BACKENDS) {
+  describe(`pixel-unshuffle stand-in on ${backend}`, () => {
+    beforeAll(async () => {
+      await useBackend(backend);
+    });
+
+    it('decodes exactly as TF’s depthToSpace and encodes its exact inverse; gradients pass through', async () => {
+      const ae = new PixelUnshuffleAutoencoder(pixelUnshuffleConfig(4));
+      expect(ae.config).toEqual({ factor: 4, imageChannels: 3, latentChannels: 48, scalingFactor: 1 });
+      const z = ramp([2, 3, 5, 48]);
+      const image = ae.decode(z);
+      expect(image.shape).toEqual([2, 12, 20, 3]);
+      const reference = tf.depthToSpace(z, 4);
+      expect(await image.data()).toEqual(await reference.data());
+      const { mean, std } = ae.encode(image);
+      expect(await mean.data()).toEqual(await z.data());
+      expect(await std.data()).toEqual(new Float32Array([0]));
+      const grad = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(ae.encode(x as tf.Tensor4D).mean, z)))(image);
+      expect(await grad.data()).toEqual(await image.data());
+      tf.dispose([z, image, reference, mean, std, grad]);
+    });
+  });
+}
+
+describe('pixel-unshuffle stand-in: errors', () => {
+  it('names the shapes it cannot take', async () => {
+    await useBackend('cpu');
+    const ae = new PixelUnshuffleAutoencoder(pixelUnshuffleConfig(4));
+    const x = tf.zeros([1, 10, 12, 3]) as tf.Tensor4D;
+    expect(() => ae.encode(x)).toThrow(/multiples of 4 \(got 10×12×3\)/);
+    expect(() => ae.decode(tf.zeros([1, 2, 2, 12]) as tf.Tensor4D)).toThrow(/48-channel latents \(got 12\)/);
+    expect(() => pixelUnshuffleConfig(0)).toThrow(PipelineError);
+    expect(() => PixelUnshuffleAutoencoder.fromConfigJson({ _class_name: 'AutoencoderKL' })).toThrow(/not a PixelUnshuffle configuration/);
+    x.dispose();
+  });
+});
+
+describe('a generator with a UNet trained in full on the stand-in (codiff-lite’s shape, wasm)', () => {
+  let g: CodiffGenerator;
+  const dir = mkdtempSync(join(tmpdir(), 'codiff-lite-'));
+  beforeAll(async () => {
+    await useBackend('wasm');
+    const unet = new UNet2DConditionModel(unetConfigFromDiffusers(LITE_UNET));
+    g = new CodiffGenerator({ unet, vae: new PixelUnshuffleAutoencoder(pixelUnshuffleConfig(4)), cave: await loadCave(golden('codiff-tiny', 'cave.pth')) }, { training: 'full' });
+  });
+  afterAll(() => g.dispose());
+
+  it('trains every UNet parameter and proj, no adapters; its checkpoint holds proj alone', async () => {
+    const names = g.trainableParameters().map(([n]) => n);
+    const unetNames = [...g.unet.namedTrainableParameters()].map(([n]) => `unet.${n}`);
+    expect(names).toEqual([...unetNames, 'proj.weight', 'proj.bias']);
+    expect(g.unetLora.layers.size + g.vaeLora.layers.size).toBe(0);
+    const checkpoint = await g.toCheckpoint();
+    expect([...checkpoint.tensors.keys()]).toEqual(['proj.weight', 'proj.bias']);
+    // It round-trips through safetensors (no conv_in.base_layer needed without adapters) and loads back.
+    await saveCodiffCheckpoint(checkpoint, join(dir, 'proj.safetensors'));
+    const back = await readCodiffCheckpoint(join(dir, 'proj.safetensors'));
+    expect(back.modules).toEqual(checkpoint.modules);
+    g.loadCheckpoint(back);
+    expect(() => new CodiffGenerator({ unet: g.unet, vae: g.vae, cave: g.cave }, { training: 'full', modules: { ...back.modules, unetOthers: ['mid_block.resnets.0.conv1'] } })).toThrow(
+      /takes no LoRA adapters/,
+    );
+  });
+
+  it('saves as a model folder that loadCodiff reads back to the same restoration', async () => {
+    expect(unetConfigFromDiffusers(unetConfigToDiffusers(g.unet.config))).toEqual(g.unet.config);
+    const model = join(dir, 'model');
+    await saveCodiffModel(g, model);
+    expect(readdirSync(model).sort()).toEqual(['cave.safetensors', 'codiff.safetensors', 'unet', 'vae']);
+    const loaded = await loadCodiff(await codiffFolderFiles(model));
+    expect(loaded.training).toBe('full');
+    expect(loaded.vae).toBeInstanceOf(PixelUnshuffleAutoencoder);
+    const lq = tf.tidy(() => tf.add(tf.mul(ramp([1, 64, 96, 3]), 0.4), 0.5) as tf.Tensor4D);
+    const [a, b] = [g.forward(lq), loaded.forward(lq)];
+    expect(await b.image.data()).toEqual(await a.image.data());
+    // F16 (the shipped form) stays within half precision of the weights.
+    const half = join(dir, 'half');
+    await saveCodiffModel(g, half, 'F16');
+    const h = await loadCodiff(await codiffFolderFiles(half));
+    const c = h.forward(lq);
+    const err = tf.tidy(() => tf.max(tf.abs(tf.sub(c.image, a.image))).dataSync()[0]);
+    expect(err).toBeLessThan(2e-2);
+    for (const out of [a, b, c]) tf.dispose(Object.values(out));
+    lq.dispose();
+    loaded.dispose();
+    h.dispose();
+  });
+
+  it('restoreImage runs it untiled (no VAE tiles), as forward, keeping the official tiles’ 768-px footprint', async () => {
+    const w = 72, h = 40;
+    const data = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 53) % 256);
+    const image: Pixels = { width: w, height: h, channels: 3, data };
+    const stages: string[] = [];
+    const before = tf.memory().numTensors;
+    const out = await restoreImage(g, image, { color: 'none', onProgress: (s, d, t) => stages.push(`${s} ${d}/${t}`) });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(stages).toEqual(['encode 1/1', 'unet 1/1', 'decode 1/1']);
+    const direct = tf.tidy(() => {
+      const y = g.forward(tf.div(tf.tensor4d(data, [1, h, w, 3], 'float32'), 255) as tf.Tensor4D).image;
+      return tf.cast(tf.floor(tf.mul(tf.add(tf.mul(y, 0.5), 0.5), 255)), 'int32');
+    });
+    const ref = await direct.data();
+    direct.dispose();
+    let off = 0;
+    out.data.forEach((v, i) => (off += Math.abs(v - ref[i]) > 1 ? 1 : 0));
+    expect(off).toBe(0);
+    // Latent 10×18 at ×4: the default tile is 96·8/4 = 192 latents, so one call; a 16-latent tile forces several.
+    const tiled: string[] = [];
+    await restoreImage(g, image, { tile: 8, overlap: 4, onProgress: (s, d, t) => s === 'unet' && tiled.push(`${d}/${t}`) });
+    expect(tiled.length).toBeGreaterThan(1);
+  });
+
+  it('an SD-based generator is not saved as a folder', async () => {
+    const sdLike = { ...g, training: 'lora' } as unknown as CodiffGenerator;
+    await expect(saveCodiffModel(sdLike, join(dir, 'no'))).rejects.toThrow(/only a fully trained UNet/);
+  });
+});
