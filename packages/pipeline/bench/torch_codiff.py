@@ -208,7 +208,7 @@ class UNet2DConditionModel(nn.Module):
 
     def time_proj(self, t):
         half = self.cfg['block_out_channels'][0] // 2
-        freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / (half - self.cfg['freq_shift']))
+        freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32, device=t.device) / (half - self.cfg['freq_shift']))
         e = t.float()[:, None] * freqs[None]
         e = torch.cat([e.sin(), e.cos()], -1)
         return torch.cat([e[:, half:], e[:, :half]], -1) if self.cfg['flip_sin_to_cos'] else e

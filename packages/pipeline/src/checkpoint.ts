@@ -13,6 +13,8 @@ export interface CodiffCheckpoint {
   readonly rankVae: number;
   /** peft's lora_alpha, which the official file does not store (peft's default, 8, is what it was trained with). */
   readonly loraAlpha: number;
+  /** The generator's input skip (GeneratorOptions.residual): codiff-lite's; never in an official file. */
+  readonly residual?: boolean;
   readonly tensors: ReadonlyMap<string, HostTensor>;
 }
 
@@ -67,16 +69,18 @@ export function checkpointFromSafetensors(tensors: ReadonlyMap<string, HostTenso
   } catch {
     throw new PipelineError(`${name}: its '${CHECKPOINT_METADATA_KEY}' metadata is not JSON`);
   }
-  const values = new Map<string, PlainValue>(Object.entries(meta).filter(([k]) => k !== 'lora_alpha') as [string, PlainValue][]);
+  const values = new Map<string, PlainValue>(Object.entries(meta).filter(([k]) => k !== 'lora_alpha' && k !== 'residual') as [string, PlainValue][]);
   const alpha = meta.lora_alpha;
   if (typeof alpha !== 'number' || !(alpha > 0)) throw new PipelineError(`${name}: lora_alpha must be a positive number (got ${JSON.stringify(alpha)})`);
-  return checkpointFromOfficial(tensors, values, name, alpha);
+  if (meta.residual !== undefined && typeof meta.residual !== 'boolean') throw new PipelineError(`${name}: residual must be true or false (got ${JSON.stringify(meta.residual)})`);
+  return { ...checkpointFromOfficial(tensors, values, name, alpha), ...(meta.residual === true ? { residual: true } : {}) };
 }
 
 /** The metadata a converted checkpoint carries (inverse of `checkpointFromSafetensors`). */
 export function checkpointMetadata(c: CodiffCheckpoint): Record<string, string> {
   const lists = Object.fromEntries(Object.entries(LIST_KEYS).map(([field, key]) => [key, c.modules[field as keyof AdapterModules]]));
-  return { [CHECKPOINT_METADATA_KEY]: JSON.stringify({ ...lists, rank_unet: c.rankUnet, rank_vae: c.rankVae, lora_alpha: c.loraAlpha }) };
+  const residual = c.residual ? { residual: true } : {};
+  return { [CHECKPOINT_METADATA_KEY]: JSON.stringify({ ...lists, rank_unet: c.rankUnet, rank_vae: c.rankVae, lora_alpha: c.loraAlpha, ...residual }) };
 }
 
 const TENSOR_PREFIXES = ['state_dict_unet.', 'state_dict_vae.', 'proj.'];

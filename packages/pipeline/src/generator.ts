@@ -36,6 +36,11 @@ export interface GeneratorOptions {
   readonly rankVae?: number;
   readonly loraAlpha?: number;
   readonly timestep?: number;
+  /**
+   * ε = UNet(z) + κ·z with κ = (1 − √ᾱ)/√(1−ᾱ): a UNet output of zero then gives x̂0 = z, the JPEG itself, so a UNet
+   * trained from scratch starts from the input instead of from noise (codiff-lite; off for CODiff, as the official).
+   */
+  readonly residual?: boolean;
 }
 
 export interface GenerateOptions {
@@ -81,6 +86,7 @@ export class CodiffGenerator {
   readonly rankVae: number;
   readonly loraAlpha: number;
   readonly timestep: number;
+  readonly residual: boolean;
   private readonly sqrtAlphaBar: number;
   private readonly sqrtOneMinusAlphaBar: number;
 
@@ -95,6 +101,7 @@ export class CodiffGenerator {
     this.loraAlpha = options.loraAlpha ?? DEFAULT_LORA_ALPHA;
     this.timestep = options.timestep ?? CODIFF_TIMESTEP;
     ({ sqrtAlphaBar: this.sqrtAlphaBar, sqrtOneMinusAlphaBar: this.sqrtOneMinusAlphaBar } = oneStepCoefficients(this.timestep));
+    this.residual = options.residual ?? false;
     this.proj = new Linear(this.cave.config.channels[3], this.unet.config.crossAttentionDim);
     this.unetLora = new LoraModel(this.unet);
     this.vaeLora = new LoraModel(this.vae);
@@ -111,6 +118,7 @@ export class CodiffGenerator {
   static fromCheckpoint(parts: GeneratorParts, checkpoint: CodiffCheckpoint): CodiffGenerator {
     const g = new CodiffGenerator(parts, {
       training: hasAdapters(checkpoint.modules) ? 'lora' : 'full',
+      residual: checkpoint.residual,
       modules: checkpoint.modules,
       rankUnet: checkpoint.rankUnet,
       rankVae: checkpoint.rankVae,
@@ -161,7 +169,7 @@ export class CodiffGenerator {
     return tf.tidy(() => {
       const { tokens, context } = this.conditioning(lq);
       const z = this.encode(lq, options.noise);
-      const eps = this.unet.forward(z, this.timestep, context);
+      const eps = this.predictNoise(z, context);
       const x0 = this.denoise(z, eps);
       const decoded = this.decode(x0);
       const image = tf.clipByValue(decoded, -1, 1) as tf.Tensor4D;
@@ -186,6 +194,14 @@ export class CodiffGenerator {
     });
   }
 
+  /** The noise prediction ε at the generator's timestep (with the input skip of a `residual` generator). */
+  predictNoise(z: tf.Tensor4D, context: tf.Tensor3D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const eps = this.unet.forward(z, this.timestep, context);
+      return this.residual ? (tf.add(eps, tf.mul(z, (1 - this.sqrtAlphaBar) / this.sqrtOneMinusAlphaBar)) as tf.Tensor4D) : eps;
+    });
+  }
+
   /** x̂0 = (z − √(1−ᾱ)·ε)/√ᾱ: the DDPM step from t = 499 to the clean latent (its 1e-10 noise term left out). */
   denoise(z: tf.Tensor4D, eps: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => tf.div(tf.sub(z, tf.mul(eps, this.sqrtOneMinusAlphaBar)), this.sqrtAlphaBar) as tf.Tensor4D);
@@ -207,7 +223,7 @@ export class CodiffGenerator {
     const tensors = new Map<string, HostTensor>();
     const official = (name: string) => name.replace(/^unet\./, 'state_dict_unet.').replace(/^vae\./, 'state_dict_vae.');
     for (const [name, p] of this.trainableParameters()) if (this.training === 'lora' || name.startsWith('proj.')) tensors.set(official(name), await p.toHost());
-    return { modules: this.modules, rankUnet: this.rankUnet, rankVae: this.rankVae, loraAlpha: this.loraAlpha, tensors };
+    return { modules: this.modules, rankUnet: this.rankUnet, rankVae: this.rankVae, loraAlpha: this.loraAlpha, ...(this.residual ? { residual: true } : {}), tensors };
   }
 
   /** Fold every adapter into its base weights: inference then runs the plain UNet and VAE (not reversible for training). */

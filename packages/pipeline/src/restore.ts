@@ -63,7 +63,7 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
     // The official tiles cover 768 px with SD's ×8 latents; a finer stand-in latent keeps that footprint.
     const pixelsPerLatent = g.vae instanceof PixelUnshuffleAutoencoder ? g.vae.config.factor : 8;
     const eps = keep(
-      await tiledPrediction(z, (tile) => g.unet.forward(tile, g.timestep, context), {
+      await tiledPrediction(z, (tile) => g.predictNoise(tile, context), {
         tile: options.tile ?? Math.round(LATENT_TILE * pixelsPerLatent / 8),
         overlap: options.overlap ?? Math.round(LATENT_OVERLAP * pixelsPerLatent / 8),
         signal: options.signal,

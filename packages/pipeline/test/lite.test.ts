@@ -138,6 +138,25 @@ describe('a generator with a UNet trained in full on the stand-in (codiff-lite�
     expect(tiled.length).toBeGreaterThan(1);
   });
 
+  it('residual: ε gets the input skip κ·z, so a UNet whose output is zero returns the JPEG itself; the flag travels in the checkpoint', async () => {
+    const r = new CodiffGenerator({ unet: g.unet, vae: g.vae, cave: g.cave }, { training: 'full', residual: true });
+    const out = g.unet.convOut!;
+    const saved = [await out.weight.toHost(), await out.bias!.toHost()];
+    for (const p of [out.weight, out.bias!]) p.assign({ shape: p.torchShape, data: new Float32Array(p.size) });
+    const lq = tf.tidy(() => tf.add(tf.mul(ramp([1, 32, 40, 3]), 0.4), 0.5) as tf.Tensor4D);
+    const o = r.forward(lq);
+    const err = tf.tidy(() => tf.max(tf.abs(tf.sub(o.image, tf.sub(tf.mul(lq, 2), 1)))).dataSync()[0]);
+    expect(err).toBeLessThan(1e-6);
+    tf.dispose(Object.values(o));
+    lq.dispose();
+    out.weight.assign(saved[0]);
+    out.bias!.assign(saved[1]);
+    const file = join(dir, 'residual.safetensors');
+    await saveCodiffCheckpoint(await r.toCheckpoint(), file);
+    expect((await readCodiffCheckpoint(file)).residual).toBe(true);
+    r.proj.dispose();
+  });
+
   it('an SD-based generator is not saved as a folder', async () => {
     const sdLike = { ...g, training: 'lora' } as unknown as CodiffGenerator;
     await expect(saveCodiffModel(sdLike, join(dir, 'no'))).rejects.toThrow(/only a fully trained UNet/);

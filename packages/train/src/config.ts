@@ -84,6 +84,8 @@ export interface Stage2ModelConfig {
   readonly unet: Record<string, unknown>;
   /** Side of the pixel blocks the stand-in stacks into latent channels. */
   readonly pixelUnshuffle: number;
+  /** The generator's input skip (see @codiff/pipeline's GeneratorOptions.residual), with conv_out starting at zero. */
+  readonly residual?: boolean;
 }
 
 /**
@@ -128,6 +130,7 @@ export function validateStage2Config(c: Stage2Config, where: string): Stage2Conf
   if (c.model) {
     if (typeof c.model.unet !== 'object' || c.model.unet === null) fail('model.unet must be a diffusers UNet2DConditionModel configuration');
     positiveInt(c.model.pixelUnshuffle, 'model.pixelUnshuffle');
+    if (c.model.residual !== undefined && typeof c.model.residual !== 'boolean') fail('model.residual must be true or false');
     const channels = c.model.pixelUnshuffle ** 2 * 3;
     for (const k of ['in_channels', 'out_channels']) {
       if (c.model.unet[k] !== channels) fail(`model.unet.${k} must be pixelUnshuffle² · 3 = ${channels} (got ${JSON.stringify(c.model.unet[k])})`);

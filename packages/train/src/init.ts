@@ -24,12 +24,15 @@ export function officialInit(model: Module, seed: number): void {
 /**
  * A fresh stage-2 generator as the official code starts it, drawn from `seed`: LoRA A ~ N(0, 1/r²) (peft's gaussian
  * init), B = 0 (so the generator starts as the pretrained model), `proj` with torch's Linear default U(±1/√in). A
- * UNet trained from scratch starts as diffusers builds one: torch's default conv and linear init, unit norms.
+ * UNet trained from scratch starts as diffusers builds one: torch's default conv and linear init, unit norms; with the
+ * generator's input skip, conv_out starts at zero so that the first restoration is the JPEG itself.
  */
 export function initGenerator(g: CodiffGenerator, seed: number): void {
   const rng = Rng.derive(seed, 1);
   if (g.training === 'full') {
     for (const [, m] of g.unet.namedModules()) if (m instanceof Conv2d || m instanceof Linear) torchDefault(m, rng);
+    const out = g.unet.convOut;
+    if (g.residual && out) for (const p of [out.weight, out.bias]) if (p) assign(p, new Float32Array(p.size));
   }
   for (const [name, p] of g.trainableParameters()) {
     if (name.includes('.lora_A.')) {

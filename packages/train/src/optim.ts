@@ -128,7 +128,8 @@ export class AdamW extends Adam {
  * Returns the new gradients (the old are disposed) and the norm before clipping.
  */
 export async function clipGradNorm(grads: Gradients, maxNorm: number): Promise<{ grads: Gradients; norm: number }> {
-  const total = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))));
+  // Summed pairwise: addN over every parameter would bind more buffers than a WebGPU shader may (8 to 10).
+  const total = tf.tidy(() => tf.sqrt([...grads.values()].map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b))));
   const norm = (await total.data())[0];
   total.dispose();
   const coef = Math.min(1, maxNorm / (norm + 1e-6));

@@ -101,7 +101,7 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
     owned.push(vae);
     const g = new CodiffGenerator(
       { unet, vae, cave },
-      config.model ? { training: 'full' } : { rankUnet: config.rankUnet, rankVae: config.rankVae, loraAlpha: config.loraAlpha },
+      config.model ? { training: 'full', residual: config.model.residual } : { rankUnet: config.rankUnet, rankVae: config.rankVae, loraAlpha: config.loraAlpha },
     );
     owned.splice(0, owned.length, perceptual, g);
     initGenerator(g, config.seed);
