@@ -49,7 +49,8 @@ for (const f of ['package.json', 'index.js']) copyFileSync(join(webgpu, f), join
 const xz = (from, to) => execFileSync('sh', ['-c', `xz -T2 -6 -c "${from}" > "${to}"`]);
 xz(join(webgpu, 'dist/linux-x64/dawn.node'), join(out, 'dawn.node.xz'));
 xz(process.execPath, join(out, 'node.xz'));
-execFileSync('apt-get', ['download', 'libvulkan1'], { cwd: join(out, 'debs'), stdio: 'ignore' });
+// NVIDIA's Vulkan driver (libGLX_nvidia) needs glvnd beside the loader, or Dawn finds no adapter.
+execFileSync('apt-get', ['download', 'libvulkan1', 'libglvnd0', 'libglx0', 'libgl1', 'libegl1', 'libopengl0', 'libgles2'], { cwd: join(out, 'debs'), stdio: 'ignore' });
 writeFileSync(join(out, 'run.sh'), `#!/usr/bin/env bash
 # On the device: Node, Dawn and the Vulkan loader unpacked, the NVIDIA Vulkan driver named, then
 #   run.sh restore-sd [args of bench/restore-sd.ts]   (on WebGPU; default sizes 512 and 1024)
@@ -62,7 +63,7 @@ dawn=node_modules/webgpu/dist/linux-x64/dawn.node
 for f in debs/*.deb; do dpkg -x "$f" /; done
 ldconfig
 if [ -z "\${VK_ICD_FILENAMES:-}" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
-  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 fi
 what=\${1:?usage: run.sh restore-sd|codiff [args]}; shift
 case $what in
