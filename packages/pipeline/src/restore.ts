@@ -64,8 +64,8 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
     const pixelsPerLatent = g.vae instanceof PixelUnshuffleAutoencoder ? g.vae.config.factor : 8;
     const eps = keep(
       await tiledPrediction(z, (tile) => g.predictNoise(tile, context), {
-        tile: options.tile ?? Math.round(LATENT_TILE * pixelsPerLatent / 8),
-        overlap: options.overlap ?? Math.round(LATENT_OVERLAP * pixelsPerLatent / 8),
+        tile: options.tile ?? Math.round((LATENT_TILE * 8) / pixelsPerLatent),
+        overlap: options.overlap ?? Math.round((LATENT_OVERLAP * 8) / pixelsPerLatent),
         signal: options.signal,
         onTile: (done, total) => progress('unet', done, total),
       }),

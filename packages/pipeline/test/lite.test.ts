@@ -132,10 +132,16 @@ describe('a generator with a UNet trained in full on the stand-in (codiff-lite�
     let off = 0;
     out.data.forEach((v, i) => (off += Math.abs(v - ref[i]) > 1 ? 1 : 0));
     expect(off).toBe(0);
-    // Latent 10×18 at ×4: the default tile is 96·8/4 = 192 latents, so one call; a 16-latent tile forces several.
-    const tiled: string[] = [];
-    await restoreImage(g, image, { tile: 8, overlap: 4, onProgress: (s, d, t) => s === 'unet' && tiled.push(`${d}/${t}`) });
-    expect(tiled.length).toBeGreaterThan(1);
+    // At ×4 the default tile is 96·8/4 = 192 latents (768 px, as SD's 96 at ×8): a 760×400 image (latent 190×100) is
+    // one UNet call; a 16-latent tile forces several.
+    const big: Pixels = { width: 760, height: 400, channels: 3, data: Uint8Array.from({ length: 760 * 400 * 3 }, (_, i) => (i * 29) % 256) };
+    const calls = async (options: { tile?: number; overlap?: number }) => {
+      let n = 0;
+      await restoreImage(g, big, { ...options, onProgress: (s, _d, t) => s === 'unet' && (n = t) });
+      return n;
+    };
+    expect(await calls({})).toBe(1);
+    expect(await calls({ tile: 16, overlap: 4 })).toBeGreaterThan(1);
   });
 
   it('residual: ε gets the input skip κ·z, so a UNet whose output is zero returns the JPEG itself; the flag travels in the checkpoint', async () => {
