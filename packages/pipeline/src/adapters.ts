@@ -15,6 +15,9 @@ export interface AdapterModules {
 /** No adapters at all: a generator whose UNet is trained in full (codiff-lite). */
 export const NO_ADAPTERS: AdapterModules = { unetEncoder: [], unetDecoder: [], unetOthers: [], vaeEncoder: [] };
 
+/** Whether any adapter covers a module (false for a fully trained UNet's checkpoint). */
+export const hasAdapters = (m: AdapterModules): boolean => Object.values(m).some((list: readonly string[]) => list.length > 0);
+
 // The official `initialize_unet` / `initialize_vae` patterns, matched as substrings of parameter names.
 const UNET_PATTERNS = ['to_k', 'to_q', 'to_v', 'to_out.0', 'conv', 'conv1', 'conv2', 'conv_shortcut', 'conv_out', 'proj_in', 'proj_out', 'ff.net.2', 'ff.net.0.proj'];
 const VAE_PATTERNS = ['conv1', 'conv2', 'conv_in', 'conv_shortcut', 'conv', 'conv_out', 'to_k', 'to_q', 'to_v', 'to_out.0'];

@@ -1,5 +1,5 @@
 import type { HostTensor, PlainValue } from '@codiff/nn';
-import type { AdapterModules } from './adapters.js';
+import { hasAdapters, type AdapterModules } from './adapters.js';
 import { PipelineError } from './errors.js';
 
 /**
@@ -55,8 +55,7 @@ export function checkpointFromOfficial(
     return v;
   };
   const modules = Object.fromEntries(Object.entries(LIST_KEYS).map(([field, key]) => [field, list(key)])) as unknown as AdapterModules;
-  const adapters = Object.values(modules).some((l: string[]) => l.length > 0);
-  return { modules, rankUnet: rank('rank_unet'), rankVae: rank('rank_vae'), loraAlpha, tensors: checkedTensors(tensors, name, adapters) };
+  return { modules, rankUnet: rank('rank_unet'), rankVae: rank('rank_vae'), loraAlpha, tensors: checkedTensors(tensors, name, hasAdapters(modules)) };
 }
 
 /** A checkpoint from a converted safetensors file: the same tensor names, lists and ranks in its metadata. */

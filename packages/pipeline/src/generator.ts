@@ -3,7 +3,7 @@ import type { CaVE } from '@codiff/cave';
 import { LoraModel } from '@codiff/lora';
 import { Linear, type HostTensor, type Parameter } from '@codiff/nn';
 import { oneStepCoefficients, type AutoencoderKL, type UNet2DConditionModel } from '@codiff/sd-unet';
-import { NO_ADAPTERS, officialAdapterModules, UNET_ADAPTERS, VAE_ADAPTER, type AdapterModules } from './adapters.js';
+import { hasAdapters, NO_ADAPTERS, officialAdapterModules, UNET_ADAPTERS, VAE_ADAPTER, type AdapterModules } from './adapters.js';
 import { DEFAULT_LORA_ALPHA, type CodiffCheckpoint } from './checkpoint.js';
 import { PipelineError } from './errors.js';
 import type { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
@@ -262,5 +262,3 @@ export class CodiffGenerator {
     this.cave.dispose();
   }
 }
-
-const hasAdapters = (m: AdapterModules) => Object.values(m).some((list: readonly string[]) => list.length > 0);
