@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchNorm2d, Conv2d, ConvTranspose2d, Linear, Module, replicatePad } from '@codiff/nn';
+import { BatchNorm2d, Conv2d, ConvTranspose2d, Linear, Module, replicatePad, type HostTensor } from '@codiff/nn';
 import { CaveError } from './errors.js';
 
 /** Widths of the four scales and ResBlocks per stage; the official CaVE is channels [64,128,256,512], 4 blocks. */
@@ -247,3 +247,18 @@ function padTo8(x: tf.Tensor4D): tf.Tensor4D {
 
 /** [B, h, w, C] → [B, h·w, C], row-major as torch's Flatten(-2, -1) + permute(0, 2, 1). */
 const flattenTokens = (map: tf.Tensor4D): tf.Tensor3D => tf.reshape(map, [map.shape[0], map.shape[1] * map.shape[2], map.shape[3]]);
+
+/**
+ * A CaVE from a state dict (official keys, BatchNorm statistics included), its configuration read from the shapes
+ * unless given; strict (missing, unexpected or mis-shaped keys are named). The model is in eval mode.
+ */
+export function caveFromStateDict(dict: ReadonlyMap<string, HostTensor>, config?: CaveConfig): CaVE {
+  const model = new CaVE(config ?? caveConfigOf(dict));
+  try {
+    model.loadStateDict(dict);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model.eval();
+}

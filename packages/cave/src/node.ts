@@ -1,8 +1,10 @@
 // Node-only: loading and saving CaVE checkpoints from files.
-import { writeSafetensors, type CheckpointLimits, type HostTensor } from '@codiff/nn';
+import { writeSafetensors, type CheckpointLimits } from '@codiff/nn';
 import { readStateDictFile } from '@codiff/nn/node';
 import { writeFileAtomic } from '@codiff/image-io/node';
-import { CaVE, caveConfigOf, type CaveConfig } from './cave.js';
+import { caveFromStateDict, type CaVE, type CaveConfig } from './cave.js';
+
+export { caveFromStateDict } from './cave.js';
 
 /**
  * A CaVE from a checkpoint file: the official `cave.pth`/`G.pth` (zip or legacy `torch.save`, read without running
@@ -12,17 +14,6 @@ import { CaVE, caveConfigOf, type CaveConfig } from './cave.js';
 export async function loadCave(path: string, options: { config?: CaveConfig; limits?: CheckpointLimits } = {}): Promise<CaVE> {
   const dict = await readStateDictFile(path, options.limits);
   return caveFromStateDict(dict, options.config);
-}
-
-export function caveFromStateDict(dict: ReadonlyMap<string, HostTensor>, config?: CaveConfig): CaVE {
-  const model = new CaVE(config ?? caveConfigOf(dict));
-  try {
-    model.loadStateDict(dict);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return model.eval();
 }
 
 /** Save every state-dict entry (BatchNorm buffers included) under the official keys, atomically (F16 halves the file). */

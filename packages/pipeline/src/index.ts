@@ -29,3 +29,4 @@ export {
   PIXEL_UNSHUFFLE_CLASS,
   type PixelUnshuffleConfig,
 } from './pixel-unshuffle.js';
+export { loadStandInModel, STAND_IN_MODEL_FILES, type ModelFileReader } from './model-files.js';
