@@ -47,7 +47,10 @@ export interface TrainerOptions {
   readonly resume?: boolean;
   /** Aborting finishes the current step, writes a checkpoint and returns. */
   readonly signal?: AbortSignal;
-  /** Stored in the checkpoint and checked on resume (a run continues only with its own configuration). */
+  /**
+   * Stored in the checkpoint and checked on resume: a run continues only with its own configuration, except for the
+   * fields that do not change what is trained (see `trainingIdentity`).
+   */
   readonly config: unknown;
   readonly onProgress?: (p: TrainProgress) => void;
   readonly onLog?: (line: string) => void;
@@ -239,13 +242,23 @@ async function saveCheckpoint(path: string, stage: string, parts: readonly Train
   await writeFileAtomic(path, writeSafetensors(tensors, metadata));
 }
 
+/**
+ * What must match for a run to resume: the configuration without its description, its step count (a run may be
+ * extended) and how often it checkpoints and validates — none of which changes a step's arithmetic.
+ */
+function trainingIdentity(config: unknown): string {
+  if (typeof config !== 'object' || config === null) return JSON.stringify(config);
+  const { description: _d, steps: _s, checkpointEvery: _c, validateEvery: _v, ...identity } = config as Record<string, unknown>;
+  return JSON.stringify(identity);
+}
+
 async function restore(path: string, parts: readonly Trained[], config: unknown): Promise<number> {
   const file = await openSafetensorsFile(path);
   try {
     // The header decides before any tensor is read.
     const metadata = file.metadata;
     if (metadata.format !== FORMAT) throw new TrainError(`${path}: not a codiff training checkpoint`);
-    if (metadata.config !== JSON.stringify(config)) {
+    if (trainingIdentity(JSON.parse(metadata.config ?? 'null')) !== trainingIdentity(config)) {
       throw new TrainError(`${path} was written with another configuration; resume with the same one (its configuration is in the checkpoint metadata)`);
     }
     const all = await file.readAll();

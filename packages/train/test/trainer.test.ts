@@ -143,6 +143,10 @@ describe('codiff train stage1 (child processes on wasm)', () => {
     expect(again.stderr.trim()).toMatch(/^codiff: .*guarded already holds a run \(checkpoint.safetensors\); pass --resume to continue it, or choose another folder$/);
     const other = cli(['train', 'stage1', '--config', tinyConfig({ steps: 2, checkpointEvery: 1, seed: 9 }), '--data', data, '--out', out, '--resume']);
     expect(other.stderr.trim()).toMatch(/^codiff: .*written with another configuration; resume with the same one/);
+    // More steps, another description: the same run, extended.
+    const longer = cli(['train', 'stage1', '--config', tinyConfig({ steps: 3, checkpointEvery: 1, description: 'extended' }), '--data', data, '--out', out, '--resume']);
+    expect(longer.status, longer.stderr).toBe(0);
+    expect(longer.stdout).toMatch(/finished at step 3 /);
     const none = cli(['train', 'stage1', '--config', config, '--data', data, '--out', join(work, 'fresh'), '--resume']);
     expect(none.stderr.trim()).toMatch(/^codiff: .*fresh: nothing to resume \(no checkpoint.safetensors\)$/);
   }, 120_000);
