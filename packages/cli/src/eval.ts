@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Evaluation, Progress, Restorer } from '@codiff/eval/node';
+import type { ColorFix, Pixels } from '@codiff/pipeline';
 import { SingleBar } from 'cli-progress';
 import { startBackend } from './backend.js';
 import { CliError } from './io.js';
@@ -8,8 +9,11 @@ export interface EvalArgs {
   data: string[];
   qualities: number[];
   protocol: 'codiff' | 'full';
-  /** The method under test: a command with {in} and {out}. */
+  /** The method under test: a command with {in} and {out}, or a CODiff model folder (or 'lite') run in-process. */
   restorer?: string;
+  model?: string;
+  /** Colour fix of the model (see `codiff restore --color`). */
+  color?: string;
   restorerName: string;
   /** 'jpegqs', 'dncnn3', or 'name=command {in} {out}'. */
   compare: string[];
@@ -33,7 +37,7 @@ export interface EvalResult {
 /** Run an evaluation (see `@codiff/eval`); TF.js is loaded only when LPIPS or DnCNN-3 need it. */
 export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
   const ev = await import('@codiff/eval/node');
-  const needsTf = !!args.weights || !!args.vgg || args.compare.includes('dncnn3');
+  const needsTf = !!args.weights || !!args.vgg || !!args.model || args.compare.includes('dncnn3');
   if (needsTf) {
     await startBackend(args.backend, args.threads);
   }
@@ -49,7 +53,8 @@ export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
       compare.push(ev.commandRestorer(spec.slice(0, at), spec.slice(at + 1)));
     }
   }
-  const restorer = args.restorer ? ev.commandRestorer(args.restorerName, args.restorer) : undefined;
+  const model = args.model ? await modelRestorer(args.model, args.restorerName, args.color ?? 'adain') : undefined;
+  const restorer = args.restorer ? ev.commandRestorer(args.restorerName, args.restorer) : model;
   const sets = (await Promise.all(args.data.map((d) => ev.findImageSets(d)))).flat();
   const models = await ev.loadPerceptualModels(args.weights, args.vgg);
   const bar = new SingleBar({
@@ -70,7 +75,24 @@ export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
     );
   } finally {
     if (args.progress) bar.stop();
+    model?.dispose();
   }
   const written = args.out ? await ev.writeReport(args.out, evaluation, args.protocol) : [];
   return { evaluation, written, seconds: (performance.now() - start) / 1000 };
+}
+
+/** A CODiff model folder, or 'lite' (the bundled codiff-lite), as an in-process method under test. */
+async function modelRestorer(folder: string, name: string, color: string): Promise<Restorer & { dispose(): void }> {
+  const [pipeline, pipelineNode] = await Promise.all([import('@codiff/pipeline'), import('@codiff/pipeline/node')]);
+  const fixes: readonly string[] = pipeline.COLOR_FIXES;
+  if (!fixes.includes(color)) throw new CliError(`--color must be ${fixes.slice(0, -1).join(', ')} or ${fixes.at(-1)} (got ${color})`);
+  const dir = folder === 'lite' ? (await import('@codiff/model-lite/node')).liteModelDir() : folder;
+  const g = await pipelineNode.loadCodiff(await pipelineNode.codiffFolderFiles(dir));
+  await g.mergeAdapters();
+  return {
+    name,
+    // A decoded JPEG is grey or RGB; restoreImage names anything else.
+    restore: (_jpeg, decoded) => pipeline.restoreImage(g, decoded as Pixels, { color: color as ColorFix }),
+    dispose: () => g.dispose(),
+  };
 }

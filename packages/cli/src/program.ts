@@ -1,5 +1,6 @@
 import { ImageIoError } from '@codiff/image-io';
 import { JpegError, type Subsampling } from '@codiff/jpeg-codec';
+import { basename, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { degradeCommand, formatInfo, jpegInfoCommand } from './commands.js';
 import { convertWeightsCommand } from './convert.js';
@@ -152,7 +153,9 @@ export function buildProgram(io: Io): Command {
       .requiredOption('--qf <list>', 'JPEG qualities, e.g. 5,10,20,40', qualityList)
       .option('--protocol <name>', "'codiff' (PIL LANCZOS to multiples of 8, as CODiff's test) or 'full' (images as they are)", 'codiff')
       .option('--restorer <command>', "the method under test: a command with {in} (the JPEG) and {out} (a PNG to write), e.g. 'python3 run.py {in} {out}'")
-      .option('--name <name>', 'its name in the report', 'restored')
+      .option('--model <folder|lite>', "the method under test: a CODiff model run in-process, a model folder or 'lite' (codiff-lite, which ships with codiff)")
+      .option('--color <fix>', 'colour fix of --model: adain (official), wavelet or none', 'adain')
+      .option('--name <name>', "its name in the report (default: 'restored', or the model's)")
       .option('--compare <method...>', "baselines: jpegqs (Debian's), dncnn3 (needs --weights), or name='command {in} {out}'", [])
       .option('--weights <folder>', 'folder laid out as ../shared/weights: SqueezeNet 1.1 + LPIPS heads (LPIPS-squeeze), dncnn3/')
       .option('--vgg <folder>', 'also LPIPS-vgg and DISTS: a folder with vgg16.safetensors, dists_weights.safetensors, lpips_vgg_v0.1.safetensors')
@@ -162,12 +165,15 @@ export function buildProgram(io: Io): Command {
       .option('--json', 'print the summary as JSON (infinite PSNR as "inf")', false),
   ).action(async (opts) => {
     if (!['codiff', 'full'].includes(opts.protocol)) throw new CliError("--protocol must be 'codiff' or 'full'");
+    if (opts.model && opts.restorer) throw new CliError('give one method under test: --restorer or --model');
     const r = await evalCommand({
       data: opts.data,
       qualities: opts.qf,
       protocol: opts.protocol,
       restorer: opts.restorer,
-      restorerName: opts.name,
+      model: opts.model,
+      color: opts.color,
+      restorerName: opts.name ?? (opts.model === 'lite' ? 'codiff-lite' : opts.model ? basename(resolve(opts.model)) : 'restored'),
       compare: opts.compare,
       weights: opts.weights,
       vgg: opts.vgg,
@@ -245,7 +251,7 @@ export function buildProgram(io: Io): Command {
       .description('remove JPEG artifacts with CODiff: each JPEG/PNG (folders searched recursively) restored into a PNG')
       .argument('<input...>', 'JPEG or PNG files, or folders of them')
       .requiredOption('-o, --output <path>', 'output folder (mirrors the inputs), or a .png file for a single input')
-      .option('--model <folder>', 'CODiff model folder: SD 2.1-base unet/ and vae/, codiff.pkl or codiff.safetensors, cave.pth or cave.safetensors')
+      .option('--model <folder>', 'CODiff model folder: SD 2.1-base unet/ and vae/, codiff.pkl or codiff.safetensors, cave.pth or cave.safetensors (default: codiff-lite, which ships with codiff)')
       .option('--tile <n>', 'latent tile size (official 96)', positiveInt('--tile'))
       .option('--overlap <n>', 'latent tile overlap (official 32)', intIn('--overlap', 0, Number.MAX_SAFE_INTEGER))
       .option('--color <fix>', 'colour fix: adain (official), wavelet or none', 'adain')

@@ -68,19 +68,17 @@ export async function restoreJobs(inputs: readonly string[], output: string): Pr
  * file that fails is reported and the run goes on; outputs are written atomically and never onto an input.
  */
 export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary> {
-  if (!args.model) {
-    throw new CliError('no model: pass --model <folder> (SD 2.1-base unet/ and vae/, codiff.pkl or codiff.safetensors, cave.pth or cave.safetensors)');
-  }
   const jobs = await restoreJobs(args.inputs, args.output);
   const inputs = jobs.map((j) => j.input);
   const [pipeline, pipelineNode] = await Promise.all([import('@codiff/pipeline'), import('@codiff/pipeline/node')]);
   const fixes: readonly string[] = pipeline.COLOR_FIXES;
   if (!fixes.includes(args.color)) throw new CliError(`--color must be ${fixes.slice(0, -1).join(', ')} or ${fixes.at(-1)} (got ${args.color})`);
   const color = args.color as ColorFix;
-  const files = await pipelineNode.codiffFolderFiles(args.model);
+  // Without --model: codiff-lite, the small model that ships with the CLI (@codiff/model-lite).
+  const files = await pipelineNode.codiffFolderFiles(args.model ?? (await import('@codiff/model-lite/node')).liteModelDir());
   const { backend } = await startBackend(args.backend, args.threads);
   // SD 2.1's UNet does not fit wasm's 4 GiB heap: its weights stay on the host and are uploaded per layer.
-  const generator = await pipelineNode.loadCodiff({ ...files, host: backend === 'wasm' });
+  const generator = await pipelineNode.loadCodiff({ ...files, host: backend === 'wasm' && args.model !== undefined });
   await generator.mergeAdapters();
   const bars = args.progress ? new MultiBar({ stream: process.stderr, clearOnComplete: true, hideCursor: true, format: '{name} [{bar}] {value}/{total} {what}' }, Presets.shades_classic) : undefined;
   const folderBar = bars && jobs.length > 1 ? bars.create(jobs.length, 0, { name: 'images', what: '' }) : undefined;

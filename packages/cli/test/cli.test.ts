@@ -310,8 +310,23 @@ describe('codiff eval', () => {
     expect(readFileSync(join(out, 'contact-qf30.png')).subarray(1, 4).toString()).toBe('PNG');
   });
 
+  it('measures codiff-lite in-process (--model lite): better than the JPEG at QF 10', async () => {
+    const data = join(dir, 'eval-lite');
+    execFileSync('mkdir', ['-p', data]);
+    execFileSync('cp', [join(photos, 'Classic5/boats.png'), data]);
+    const r = await codiff('eval', '--data', data, '--qf', '10', '--protocol', 'full', '--model', 'lite', '--json');
+    expect(r.code, r.err).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report.methods).toEqual(['codiff-lite']);
+    const [jpeg, lite] = report.summary;
+    expect([jpeg.method, lite.method]).toEqual(['jpeg', 'codiff-lite']);
+    expect(lite.psnr).toBeGreaterThan(jpeg.psnr);
+  });
+
   it('reports bad options and missing tools in one line', async () => {
     const cases: [string[], RegExp][] = [
+      [['--data', photos, '--qf', '10', '--model', 'lite', '--restorer', 'cp {in} {out}'], /give one method under test: --restorer or --model/],
+      [['--data', photos, '--qf', '10', '--model', 'lite', '--color', 'sepia'], /--color must be adain, wavelet or none \(got sepia\)/],
       [['--data', photos, '--qf', '10,0'], /--qf must be an integer 1\.\.100/],
       [['--data', photos, '--qf', '10', '--protocol', 'mine'], /--protocol must be 'codiff' or 'full'/],
       [['--data', photos, '--qf', '10', '--compare', 'dncnn3'], /--compare dncnn3 needs --weights/],

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeJpeg } from '@codiff/jpeg-codec';
 import { decodeImage, resizeLanczos } from '@codiff/image-io';
+import { psnr } from '@codiff/metrics';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { codiff } from './support.js';
@@ -73,7 +74,6 @@ describe('codiff restore (golden tiny CODiff as --model)', () => {
   });
 
   it('bad arguments and model folders are one clear line each', async () => {
-    expect((await codiff('restore', inputs, '-o', join(dir, 'x'))).err).toMatch(/^codiff: no model: pass --model <folder>/);
     expect((await codiff('restore', inputs, '-o', join(dir, 'x'), '--model', dir)).err).toMatch(/is not a CODiff model folder: missing unet\/config\.json; vae\/config\.json; codiff\.safetensors or codiff\.pkl or model\.pkl; cave\.safetensors or cave\.pth$/);
     expect((await codiff('restore', join(dir, 'nope.jpg'), '-o', join(dir, 'x'), '--model', model)).err).toBe(`codiff: ${join(dir, 'nope.jpg')}: no such file or folder`);
     expect((await codiff('restore', inputs, '-o', join(dir, 'x'), '--model', model, '--color', 'sepia')).err).toBe('codiff: --color must be adain, wavelet or none (got sepia)');
@@ -101,3 +101,25 @@ describe('codiff restore (golden tiny CODiff as --model)', () => {
     expect((await codiff('convert-weights', join(model, 'codiff.pkl'), join(dir, 'part.safetensors'), '--only', 'proj.')).err).toMatch(/is a CODiff checkpoint: convert it whole \(without --only\)$/);
   });
 });
+
+describe('codiff restore without --model: codiff-lite, which ships with codiff', () => {
+  it('restores a grey and a colour JPEG to PNGs closer to the originals than the JPEGs', async () => {
+    const out = join(dir, 'lite');
+    const colour = join(dir, 'lite-in', 'kodim07-q10.jpg');
+    mkdirSync(join(dir, 'lite-in'), { recursive: true });
+    const kodak = readPngRgb(sharedPhotos('test', 'Kodak-nonLIVE1', 'kodim07.png'));
+    writeFileSync(colour, encodeJpeg(kodak, { quality: 10 }));
+    const r = await codiff('restore', colour, join(inputs, 'sub', 'grey.jpg'), '-o', out);
+    expect(r.code).toBe(0);
+    const boats = decodeImage(readFileSync(sharedPhotos('test', 'Classic5', 'boats.png')));
+    for (const [original, jpeg, png] of [
+      [kodak, colour, join(out, 'kodim07-q10.png')],
+      [{ ...boats, channels: 1 as const }, join(inputs, 'sub', 'grey.jpg'), join(out, 'grey.png')],
+    ] as const) {
+      const restored = decodeImage(readFileSync(png));
+      expect(restored.channels).toBe(original.channels);
+      expect(psnr(original, restored, { on: 'y8' })).toBeGreaterThan(psnr(original, decodeImage(readFileSync(jpeg)), { on: 'y8' }));
+    }
+  });
+});
+

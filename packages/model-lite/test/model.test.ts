@@ -1,0 +1,47 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { readImageFile } from '@codiff/image-io/node';
+import { degrade } from '@codiff/jpeg-codec';
+import { psnr } from '@codiff/metrics';
+import { useBackend } from '@codiff/nn';
+import { PixelUnshuffleAutoencoder, restoreImage, STAND_IN_MODEL_FILES, type CodiffGenerator, type Pixels } from '@codiff/pipeline';
+import { codiffFolderFiles, loadCodiff } from '@codiff/pipeline/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sharedPhotos } from '../../../test-support/golden.js';
+import { liteModelDir } from '../src/node.js';
+
+let g: CodiffGenerator;
+beforeAll(async () => {
+  await useBackend('wasm');
+  g = await loadCodiff(await codiffFolderFiles(liteModelDir()));
+});
+afterAll(() => g?.dispose());
+
+
+describe('codiff-lite as shipped', () => {
+  it('holds its files, F16, within 25 MB, and loads as a fully trained UNet on the pixel-unshuffle stand-in', () => {
+    const bytes = STAND_IN_MODEL_FILES.reduce((n, f) => n + statSync(join(liteModelDir(), f)).size, 0);
+    expect(bytes).toBeLessThanOrEqual(25e6);
+    expect(g.training).toBe('full');
+    expect(g.residual).toBe(true);
+    expect(g.vae).toBeInstanceOf(PixelUnshuffleAutoencoder);
+  });
+
+  it('restores real photos better than their JPEG (colour at QF 10, grey at QF 20) and frees what it allocates', async () => {
+    const before = tf.memory().numTensors;
+    for (const [file, quality] of [[sharedPhotos('val', 'val20_001.png'), 10], [sharedPhotos('test', 'Classic5', 'boats.png'), 20]] as const) {
+      const original = await readImageFile(file);
+      const jpeg = degrade(original, { quality }) as Pixels;
+      const restored = await restoreImage(g, jpeg);
+      expect([restored.width, restored.height, restored.channels]).toEqual([original.width, original.height, original.channels]);
+      const [a, b] = [psnr(original, jpeg, { on: 'y8' }), psnr(original, restored, { on: 'y8' })];
+      console.info(`${file.split('/').at(-1)} QF ${quality}: JPEG ${a.toFixed(2)} dB → codiff-lite ${b.toFixed(2)} dB`);
+      expect(b).toBeGreaterThan(a + MIN_GAIN_DB);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+/** The least gain the tests ask for (the model card reports the measured gains). */
+const MIN_GAIN_DB = 0.1;
