@@ -5,6 +5,7 @@ import { readImageFile } from '@codiff/image-io/node';
 import { degrade } from '@codiff/jpeg-codec';
 import { psnr } from '@codiff/metrics';
 import { useBackend } from '@codiff/nn';
+import { readSafetensorsFile } from '@codiff/nn/node';
 import { PixelUnshuffleAutoencoder, restoreImage, STAND_IN_MODEL_FILES, type CodiffGenerator, type Pixels } from '@codiff/pipeline';
 import { codiffFolderFiles, loadCodiff } from '@codiff/pipeline/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,12 +19,12 @@ beforeAll(async () => {
 });
 afterAll(() => g?.dispose());
 
-
 describe('codiff-lite as shipped', () => {
-  it('holds its files, F16, within 25 MB, and loads as a fully trained UNet on the pixel-unshuffle stand-in', () => {
+  it('holds its files, F16, within 25 MB, and loads as a fully trained UNet on the pixel-unshuffle stand-in', async () => {
     const bytes = STAND_IN_MODEL_FILES.reduce((n, f) => n + statSync(join(liteModelDir(), f)).size, 0);
     expect(bytes).toBeLessThanOrEqual(25e6);
-    expect(g.training).toBe('full');
+    const unet = await readSafetensorsFile(join(liteModelDir(), 'unet/diffusion_pytorch_model.safetensors'));
+    expect(new Set([...unet.values()].map((t) => t.storedAs))).toEqual(new Set(['F16']));    expect(g.training).toBe('full');
     expect(g.residual).toBe(true);
     expect(g.vae).toBeInstanceOf(PixelUnshuffleAutoencoder);
   });
