@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import type { Evaluation, Progress, Restorer } from '@codiff/eval/node';
-import type { ColorFix, Pixels } from '@codiff/pipeline';
+import type { Pixels } from '@codiff/pipeline';
 import { SingleBar } from 'cli-progress';
 import { startBackend } from './backend.js';
 import { CliError } from './io.js';
+import { checkedColorFix } from './restore.js';
 
 export interface EvalArgs {
   data: string[];
@@ -84,15 +85,14 @@ export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
 /** A CODiff model folder, or 'lite' (the bundled codiff-lite), as an in-process method under test. */
 async function modelRestorer(folder: string, name: string, color: string): Promise<Restorer & { dispose(): void }> {
   const [pipeline, pipelineNode] = await Promise.all([import('@codiff/pipeline'), import('@codiff/pipeline/node')]);
-  const fixes: readonly string[] = pipeline.COLOR_FIXES;
-  if (!fixes.includes(color)) throw new CliError(`--color must be ${fixes.slice(0, -1).join(', ')} or ${fixes.at(-1)} (got ${color})`);
+  const fix = await checkedColorFix(color);
   const dir = folder === 'lite' ? (await import('@codiff/model-lite/node')).liteModelDir() : folder;
   const g = await pipelineNode.loadCodiff(await pipelineNode.codiffFolderFiles(dir));
   await g.mergeAdapters();
   return {
     name,
     // A decoded JPEG is grey or RGB; restoreImage names anything else.
-    restore: (_jpeg, decoded) => pipeline.restoreImage(g, decoded as Pixels, { color: color as ColorFix }),
+    restore: (_jpeg, decoded) => pipeline.restoreImage(g, decoded as Pixels, { color: fix }),
     dispose: () => g.dispose(),
   };
 }

@@ -38,6 +38,13 @@ const IMAGE = /\.(jpe?g|png)$/i;
 export const WASM_ABORT = /^Aborted\(|memory access out of bounds/;
 export const WASM_OUT_OF_MEMORY = 'the wasm backend ran out of memory (its heap is 4 GiB): use smaller tiles (e.g. --vae-tile 512,64 --tile 64) or --backend webgpu';
 
+/** The user's `--color` word as one of the pipeline's colour fixes, or a one-line error naming them. */
+export async function checkedColorFix(color: string): Promise<ColorFix> {
+  const fixes: readonly string[] = (await import('@codiff/pipeline')).COLOR_FIXES;
+  if (!fixes.includes(color)) throw new CliError(`--color must be ${fixes.slice(0, -1).join(', ')} or ${fixes.at(-1)} (got ${color})`);
+  return color as ColorFix;
+}
+
 /** Each input file and where its PNG goes: `-o file.png` for one file, else `-o` is a folder mirroring the inputs. */
 export async function restoreJobs(inputs: readonly string[], output: string): Promise<{ input: string; output: string }[]> {
   const jobs: { input: string; output: string }[] = [];
@@ -71,9 +78,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
   const jobs = await restoreJobs(args.inputs, args.output);
   const inputs = jobs.map((j) => j.input);
   const [pipeline, pipelineNode] = await Promise.all([import('@codiff/pipeline'), import('@codiff/pipeline/node')]);
-  const fixes: readonly string[] = pipeline.COLOR_FIXES;
-  if (!fixes.includes(args.color)) throw new CliError(`--color must be ${fixes.slice(0, -1).join(', ')} or ${fixes.at(-1)} (got ${args.color})`);
-  const color = args.color as ColorFix;
+  const color = await checkedColorFix(args.color);
   // Without --model: codiff-lite, the small model that ships with the CLI (@codiff/model-lite).
   const files = await pipelineNode.codiffFolderFiles(args.model ?? (await import('@codiff/model-lite/node')).liteModelDir());
   const { backend } = await startBackend(args.backend, args.threads);

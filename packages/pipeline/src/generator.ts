@@ -6,7 +6,7 @@ import { oneStepCoefficients, type AutoencoderKL, type UNet2DConditionModel } fr
 import { hasAdapters, NO_ADAPTERS, officialAdapterModules, UNET_ADAPTERS, VAE_ADAPTER, type AdapterModules } from './adapters.js';
 import { DEFAULT_LORA_ALPHA, type CodiffCheckpoint } from './checkpoint.js';
 import { PipelineError } from './errors.js';
-import type { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
+import { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
 
 /** CODiff's fixed diffusion timestep: the one step runs at t = 499. */
 export const CODIFF_TIMESTEP = 499;
@@ -192,6 +192,14 @@ export class CodiffGenerator {
       const latent = noise ? tf.add(dist.mean, tf.mul(dist.std, noise)) : dist.mean;
       return tf.mul(latent, this.vae.config.scalingFactor) as tf.Tensor4D;
     });
+  }
+
+  /**
+   * Side in pixels of the image block one latent position covers: 2^(down blocks − 1) for SD's VAE (8), the
+   * stand-in's factor.
+   */
+  get pixelsPerLatent(): number {
+    return this.vae instanceof PixelUnshuffleAutoencoder ? this.vae.config.factor : 2 ** (this.vae.config.blockOutChannels.length - 1);
   }
 
   /** The noise prediction ε at the generator's timestep (with the input skip of a `residual` generator). */

@@ -61,7 +61,7 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
     const z = keep(usesSdVae(g) ? await encodeMean(g, padded, options.vaeEncoderTile, (d, t) => progress('encode', d, t)) : g.encode(padded));
     progress('encode', 1, 1);
     // The official tiles cover 768 px with SD's ×8 latents; a finer stand-in latent keeps that footprint.
-    const pixelsPerLatent = g.vae instanceof PixelUnshuffleAutoencoder ? g.vae.config.factor : 8;
+    const pixelsPerLatent = g.pixelsPerLatent;
     const eps = keep(
       await tiledPrediction(z, (tile) => g.predictNoise(tile, context), {
         tile: options.tile ?? Math.round((LATENT_TILE * 8) / pixelsPerLatent),

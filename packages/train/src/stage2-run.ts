@@ -112,8 +112,7 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
       owned.push(disc);
       initDiscriminator(disc, config.seed);
     }
-    const perLatent = vae instanceof PixelUnshuffleAutoencoder ? vae.config.factor : 8;
-    const latentShape = (b: number): [number, number, number, number] => [b, p / perLatent, p / perLatent, vae.config.latentChannels];
+    const latentShape = (b: number): [number, number, number, number] => [b, p / g.pixelsPerLatent, p / g.pixelsPerLatent, vae.config.latentChannels];
     const loader = new PairLoader({ photos, patch: p, batchSize: config.batchSize, seed: config.seed, workers: options.workers, onSkip: (f) => (skipped.push(f), report(f)) });
     const task: TrainingTask<Micro> = {
       stage: 'stage2',
