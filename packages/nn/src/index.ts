@@ -12,6 +12,19 @@ export {
   type TensorInfo,
   type TensorToWrite,
 } from './safetensors.js';
+export {
+  bytesFolder,
+  subfolder,
+  openRequired,
+  readFolderFile,
+  readFolderJson,
+  openCheckpointIn,
+  readCheckpointIn,
+  loadModuleWeightsFrom,
+  readCheckpointSource,
+  type ModelFolder,
+  type CheckpointFileContents,
+} from './folder.js';
 export { tfShape, torchToTf, tfToTorch, nchwToNhwc, nhwcToNchw, type ParamLayout } from './layout.js';
 export { Module, ModuleList, Parameter, ParameterGroup, withParameterPlacement, type LoadReport, type Init, type Placement } from './module.js';
 export { Conv2d, ConvTranspose2d, BatchNorm2d, Linear, GroupNorm, LayerNorm, silu, gelu, type LayerBranch } from './layers.js';

@@ -29,4 +29,13 @@ export {
   PIXEL_UNSHUFFLE_CLASS,
   type PixelUnshuffleConfig,
 } from './pixel-unshuffle.js';
-export { loadStandInModel, STAND_IN_MODEL_FILES, type ModelFileReader } from './model-files.js';
+export {
+  loadModelFolder,
+  findModelFiles,
+  readCodiffCheckpointFrom,
+  loadLatentAutoencoderFrom,
+  CHECKPOINT_NAMES,
+  CAVE_NAMES,
+  STAND_IN_MODEL_FILES,
+  type ModelFolderOptions,
+} from './model-files.js';

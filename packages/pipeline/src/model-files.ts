@@ -1,13 +1,18 @@
+// A CODiff model folder from any ModelFolder (disk in Node, fetch or a user's picked folder in a browser): SD 2.1's
+// diffusers `unet/` and `vae/` with the generator checkpoint and CaVE, or codiff-lite's trained `unet/` and stand-in
+// `vae/config.json` with the same two files.
 import { caveFromStateDict, type CaVE } from '@codiff/cave';
-import { bytesSource, SafetensorsFile, type HostTensor } from '@codiff/nn';
-import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
-import { checkpointFromSafetensors } from './checkpoint.js';
+import { readCheckpointSource, readFolderJson, subfolder, type ByteSource, type CheckpointLimits, type ModelFolder } from '@codiff/nn';
+import { loadUNetFrom, loadVaeFrom, type AutoencoderKL, type UNet2DConditionModel } from '@codiff/sd-unet';
+import { checkpointFromOfficial, checkpointFromSafetensors, type CodiffCheckpoint } from './checkpoint.js';
 import { PipelineError } from './errors.js';
 import { CodiffGenerator } from './generator.js';
-import { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
+import { PIXEL_UNSHUFFLE_CLASS, PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
 
-/** Reads one file of a model folder by its path in the folder ('unet/config.json', …): fetch in a browser, fs in Node. */
-export type ModelFileReader = (path: string) => Promise<Uint8Array>;
+/** The generator checkpoint's names in a model folder, in order of preference. */
+export const CHECKPOINT_NAMES = ['codiff.safetensors', 'codiff.pkl', 'model.pkl'] as const;
+/** CaVE's weights' names in a model folder, in order of preference. */
+export const CAVE_NAMES = ['cave.safetensors', 'cave.pth'] as const;
 
 /**
  * The files of a model folder whose UNet is trained in full on the pixel-unshuffle stand-in (codiff-lite), as
@@ -22,45 +27,92 @@ export const STAND_IN_MODEL_FILES = [
 ] as const;
 
 /**
- * Such a model folder through any reader: what a web page does with `fetch`, where `loadCodiff` (Node) reads a
- * folder on disk. Strict as `loadCodiff`: a missing file or tensor is named and nothing stays allocated.
+ * Which checkpoint and CaVE files a model folder holds (the first of CHECKPOINT_NAMES and CAVE_NAMES present);
+ * what is missing is named, `unet/config.json` and `vae/config.json` included.
  */
-export async function loadStandInModel(read: ModelFileReader): Promise<CodiffGenerator> {
-  const file = async (path: string) => {
-    try {
-      return await read(path);
-    } catch (e) {
-      throw new PipelineError(`model file ${path}: ${(e as Error).message}`);
-    }
+export async function findModelFiles(folder: ModelFolder): Promise<{ checkpoint: string; cave: string }> {
+  const exists = async (path: string) => {
+    const source = await folder.open(path);
+    await source?.close?.();
+    return source !== undefined;
   };
-  const json = async (path: string) => {
-    try {
-      return JSON.parse(new TextDecoder().decode(await file(path))) as Record<string, unknown>;
-    } catch (e) {
-      throw e instanceof PipelineError ? e : new PipelineError(`model file ${path} is not JSON`);
-    }
+  const first = async (names: readonly string[]) => {
+    for (const n of names) if (await exists(n)) return n;
+    return undefined;
   };
-  const safetensors = async (path: string): Promise<{ tensors: Map<string, HostTensor>; metadata: Readonly<Record<string, string>> }> => {
-    const f = await SafetensorsFile.open(bytesSource(await file(path), path));
-    return { tensors: await f.readAll(), metadata: f.metadata };
-  };
-  const vae = PixelUnshuffleAutoencoder.fromConfigJson(await json('vae/config.json'));
-  const unetConfig = unetConfigFromDiffusers(await json('unet/config.json'));
-  const [weights, checkpoint, caveDict] = [
-    await safetensors('unet/diffusion_pytorch_model.safetensors'),
-    await safetensors('codiff.safetensors'),
-    await safetensors('cave.safetensors'),
+  const [checkpoint, cave] = [await first(CHECKPOINT_NAMES), await first(CAVE_NAMES)];
+  const missing = [
+    ...((await exists('unet/config.json')) ? [] : ['unet/config.json']),
+    ...((await exists('vae/config.json')) ? [] : ['vae/config.json']),
+    ...(checkpoint ? [] : [CHECKPOINT_NAMES.join(' or ')]),
+    ...(cave ? [] : [CAVE_NAMES.join(' or ')]),
   ];
+  if (missing.length) throw new PipelineError(`${folder.where('')} is not a CODiff model folder: missing ${missing.join('; ')}`);
+  return { checkpoint: checkpoint!, cave: cave! };
+}
+
+/**
+ * A CODiff checkpoint from the official `model.pkl` (a `torch.save` dict, read without running pickle code) or
+ * from its safetensors conversion; the source is closed.
+ */
+export async function readCodiffCheckpointFrom(source: ByteSource, limits?: CheckpointLimits): Promise<CodiffCheckpoint> {
+  const contents = await readCheckpointSource(source, limits);
+  return contents.format === 'safetensors'
+    ? checkpointFromSafetensors(contents.tensors, contents.metadata, source.name)
+    : checkpointFromOfficial(contents.tensors, contents.values, source.name);
+}
+
+/** CaVE from the official `cave.pth` or safetensors; the source is closed. */
+export async function readCaveFrom(source: ByteSource, limits?: CheckpointLimits): Promise<CaVE> {
+  return caveFromStateDict((await readCheckpointSource(source, limits)).tensors);
+}
+
+/** A model folder's `vae/`: SD's AutoencoderKL (diffusers), or the pixel-unshuffle stand-in (its config.json alone). */
+export async function loadLatentAutoencoderFrom(vae: ModelFolder, variant?: string): Promise<AutoencoderKL | PixelUnshuffleAutoencoder> {
+  const config = await readFolderJson(vae, 'config.json');
+  return config._class_name === PIXEL_UNSHUFFLE_CLASS ? PixelUnshuffleAutoencoder.fromConfigJson(config) : loadVaeFrom(vae, { variant });
+}
+
+/** The generator's parts, each loaded in turn; what was loaded is freed again if a later part fails. */
+export async function assembleGenerator(parts: {
+  checkpoint: () => Promise<CodiffCheckpoint>;
+  cave: () => Promise<CaVE>;
+  unet: () => Promise<UNet2DConditionModel>;
+  vae: () => Promise<AutoencoderKL | PixelUnshuffleAutoencoder>;
+}): Promise<CodiffGenerator> {
+  const checkpoint = await parts.checkpoint();
   const loaded: { dispose(): void }[] = [];
+  const keep = <M extends { dispose(): void }>(m: M) => (loaded.push(m), m);
   try {
-    const unet = new UNet2DConditionModel(unetConfig);
-    loaded.push(unet);
-    unet.loadStateDict(weights.tensors);
-    const cave: CaVE = caveFromStateDict(caveDict.tensors);
-    loaded.push(cave);
-    return CodiffGenerator.fromCheckpoint({ unet, vae, cave }, checkpointFromSafetensors(checkpoint.tensors, checkpoint.metadata, 'codiff.safetensors'));
+    const cave = keep(await parts.cave());
+    const unet = keep(await parts.unet());
+    const vae = keep(await parts.vae());
+    return CodiffGenerator.fromCheckpoint({ unet, vae, cave }, checkpoint);
   } catch (e) {
     for (const m of loaded) m.dispose();
     throw e;
   }
+}
+
+export interface ModelFolderOptions {
+  /** Keep the UNet's weights in host memory (SD 2.1 on wasm, whose heap cannot hold them). */
+  readonly host?: boolean;
+  /** diffusers weight variant of `unet/` and `vae/`, e.g. 'fp16'. */
+  readonly variant?: string;
+  readonly limits?: CheckpointLimits;
+}
+
+/**
+ * The generator of a model folder, read through `folder`: what a web page does with fetch or a picked folder, and
+ * what `loadCodiff` does on disk. Strict: a missing file or tensor is named and nothing stays allocated.
+ */
+export async function loadModelFolder(folder: ModelFolder, options: ModelFolderOptions = {}): Promise<CodiffGenerator> {
+  const files = await findModelFiles(folder);
+  const open = async (path: string) => (await folder.open(path))!;
+  return assembleGenerator({
+    checkpoint: async () => readCodiffCheckpointFrom(await open(files.checkpoint), options.limits),
+    cave: async () => readCaveFrom(await open(files.cave), options.limits),
+    unet: () => loadUNetFrom(subfolder(folder, 'unet'), { host: options.host, variant: options.variant }),
+    vae: () => loadLatentAutoencoderFrom(subfolder(folder, 'vae'), options.variant),
+  });
 }

@@ -1,26 +1,24 @@
 // Node-only: CODiff checkpoints and models from files.
-import { access, mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeSafetensors, type CheckpointLimits } from '@codiff/nn';
-import { readCheckpointFile } from '@codiff/nn/node';
+import { diskFolder, fileSource } from '@codiff/nn/node';
 import { loadCave, saveCave } from '@codiff/cave/node';
 import { unetConfigToDiffusers, type AutoencoderKL } from '@codiff/sd-unet';
-import { loadUNet, loadVae } from '@codiff/sd-unet/node';
+import { loadUNet } from '@codiff/sd-unet/node';
 import { writeFileAtomic } from '@codiff/image-io/node';
-import { checkpointFromOfficial, checkpointFromSafetensors, checkpointMetadata, type CodiffCheckpoint } from './checkpoint.js';
+import { checkpointMetadata, type CodiffCheckpoint } from './checkpoint.js';
 import { PipelineError } from './errors.js';
-import { CodiffGenerator } from './generator.js';
-import { PIXEL_UNSHUFFLE_CLASS, PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
+import type { CodiffGenerator } from './generator.js';
+import { assembleGenerator, findModelFiles, loadLatentAutoencoderFrom, readCodiffCheckpointFrom } from './model-files.js';
+import { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
 
 /**
  * A CODiff checkpoint from the official `model.pkl` (a `torch.save` dict, read without running pickle code) or
  * from its safetensors conversion (`saveCodiffCheckpoint`, `codiff convert-weights`).
  */
 export async function readCodiffCheckpoint(path: string, limits?: CheckpointLimits): Promise<CodiffCheckpoint> {
-  const contents = await readCheckpointFile(path, limits);
-  return contents.format === 'safetensors'
-    ? checkpointFromSafetensors(contents.tensors, contents.metadata, path)
-    : checkpointFromOfficial(contents.tensors, contents.values, path);
+  return readCodiffCheckpointFrom(await fileSource(path), limits);
 }
 
 /** Write a checkpoint as safetensors (same tensor names; lists and ranks in the metadata), atomically. */
@@ -42,29 +40,18 @@ export interface CodiffFiles {
 }
 
 /** The full CODiff generator from its files; everything loaded is freed again if a later file fails. */
-export async function loadCodiff(files: CodiffFiles): Promise<CodiffGenerator> {
-  const checkpoint = await readCodiffCheckpoint(files.checkpoint);
-  const cave = await loadCave(files.cave);
-  const loaded: { dispose(): void }[] = [cave];
-  try {
-    const unet = await loadUNet(join(files.sd, 'unet'), { host: files.host, variant: files.variant });
-    loaded.push(unet);
-    const vae = await loadLatentAutoencoder(join(files.sd, 'vae'), files.variant);
-    loaded.push(vae);
-    return CodiffGenerator.fromCheckpoint({ unet, vae, cave }, checkpoint);
-  } catch (e) {
-    for (const m of loaded) m.dispose();
-    throw e;
-  }
+export function loadCodiff(files: CodiffFiles): Promise<CodiffGenerator> {
+  return assembleGenerator({
+    checkpoint: () => readCodiffCheckpoint(files.checkpoint),
+    cave: () => loadCave(files.cave),
+    unet: () => loadUNet(join(files.sd, 'unet'), { host: files.host, variant: files.variant }),
+    vae: () => loadLatentAutoencoder(join(files.sd, 'vae'), files.variant),
+  });
 }
 
-/** A model folder's `vae/`: SD's AutoencoderKL (diffusers), or the pixel-unshuffle stand-in (its config.json alone). */
-export async function loadLatentAutoencoder(dir: string, variant?: string): Promise<AutoencoderKL | PixelUnshuffleAutoencoder> {
-  const config = await readFile(join(dir, 'config.json'), 'utf8').then(
-    (text) => JSON.parse(text) as Record<string, unknown>,
-    () => undefined,
-  );
-  return config?._class_name === PIXEL_UNSHUFFLE_CLASS ? PixelUnshuffleAutoencoder.fromConfigJson(config) : loadVae(dir, { variant });
+/** A model folder's `vae/` on disk: SD's AutoencoderKL (diffusers), or the pixel-unshuffle stand-in. */
+export function loadLatentAutoencoder(dir: string, variant?: string): Promise<AutoencoderKL | PixelUnshuffleAutoencoder> {
+  return loadLatentAutoencoderFrom(diskFolder(dir), variant);
 }
 
 /**
@@ -87,27 +74,12 @@ export async function saveCodiffModel(g: CodiffGenerator, dir: string, dtype: 'F
   await saveCave(g.cave, join(dir, 'cave.safetensors'), {}, dtype);
 }
 
-const CHECKPOINT_NAMES = ['codiff.safetensors', 'codiff.pkl', 'model.pkl'];
-const CAVE_NAMES = ['cave.safetensors', 'cave.pth'];
-
 /**
  * A model folder: SD 2.1-base's `unet/` and `vae/` (diffusers) — or codiff-lite's trained `unet/` and stand-in
  * `vae/config.json` —, the generator checkpoint (`codiff.safetensors`,
  * `codiff.pkl` or `model.pkl`) and CaVE (`cave.safetensors` or `cave.pth`). What is missing is named.
  */
 export async function codiffFolderFiles(dir: string): Promise<Omit<CodiffFiles, 'host' | 'variant'>> {
-  const exists = (path: string) => access(path).then(() => true, () => false);
-  const first = async (names: readonly string[]) => {
-    for (const n of names) if (await exists(join(dir, n))) return join(dir, n);
-    return undefined;
-  };
-  const [checkpoint, cave] = [await first(CHECKPOINT_NAMES), await first(CAVE_NAMES)];
-  const missing = [
-    ...(await exists(join(dir, 'unet', 'config.json')) ? [] : ['unet/config.json']),
-    ...(await exists(join(dir, 'vae', 'config.json')) ? [] : ['vae/config.json']),
-    ...(checkpoint ? [] : [CHECKPOINT_NAMES.join(' or ')]),
-    ...(cave ? [] : [CAVE_NAMES.join(' or ')]),
-  ];
-  if (missing.length) throw new PipelineError(`${dir} is not a CODiff model folder: missing ${missing.join('; ')}`);
-  return { sd: dir, checkpoint: checkpoint!, cave: cave! };
+  const { checkpoint, cave } = await findModelFiles(diskFolder(dir));
+  return { sd: dir, checkpoint: join(dir, checkpoint), cave: join(dir, cave) };
 }

@@ -6,7 +6,7 @@ import { PipelineError } from './errors.js';
 import type { CodiffGenerator } from './generator.js';
 import { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
 import { tiledDecoder, tiledEncoder } from './tiled-vae.js';
-import { LATENT_OVERLAP, LATENT_TILE, tiledPrediction } from './tiling.js';
+import { abortPoint, LATENT_OVERLAP, LATENT_TILE, tiledPrediction } from './tiling.js';
 
 /** 8-bit interleaved pixels, grey (1 channel) or RGB (3), as @codiff/image-io decodes them. */
 export interface Pixels {
@@ -54,7 +54,7 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
     // Replicate padding to multiples of 8 (the VAE and UNet need them); cropped off again after decoding.
     const padded = replicatePad(lq, { bottom: (8 - (h % 8)) % 8, right: (8 - (w % 8)) % 8 });
     if (padded !== lq) held.push(padded);
-    options.signal?.throwIfAborted();
+    await abortPoint(options.signal);
     const { tokens, context } = g.conditioning(padded);
     held.push(tokens, context);
     // The pixel-unshuffle stand-in is a reshape: no tiles needed, its memory is the image's.
@@ -70,7 +70,7 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
         onTile: (done, total) => progress('unet', done, total),
       }),
     );
-    options.signal?.throwIfAborted();
+    await abortPoint(options.signal);
     const decoded = keep(usesSdVae(g) ? await decodeTiled(g, z, eps, options.vaeDecoderTile, (d, t) => progress('decode', d, t)) : tf.tidy(() => g.decode(g.denoise(z, eps))));
     progress('decode', 1, 1);
     const restored = keep(tf.tidy(() => tf.slice(tf.clipByValue(decoded, -1, 1), [0, 0, 0, 0], [1, h, w, 3]) as tf.Tensor4D));

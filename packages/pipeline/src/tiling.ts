@@ -61,6 +61,16 @@ export interface TilingOptions {
 }
 
 /**
+ * With a signal: give other tasks a turn (a worker's 'cancel' message, a click) before checking it. On wasm every op
+ * runs synchronously and `data()` resolves as a microtask, so without this an abort could only land after the work.
+ */
+export async function abortPoint(signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  signal.throwIfAborted();
+}
+
+/**
  * Run `predict` (the UNet on a latent, its output the latent's shape) over `z` [1, h, w, C] as the official inference
  * does: one call if the latent is small, else one call per tile, blended by the Gaussian weights (Σ w·out / Σ w).
  * Sums are kept on the host, so memory is bounded by the tile, not the latent.
@@ -69,7 +79,7 @@ export async function tiledPrediction(z: tf.Tensor4D, predict: (latent: tf.Tenso
   const [batch, h, w, c] = z.shape;
   if (batch !== 1) throw new PipelineError(`latent tiling takes one image at a time (got a batch of ${batch})`);
   const grid = latentTiles(h, w, options.tile, options.overlap);
-  options.signal?.throwIfAborted();
+  await abortPoint(options.signal);
   if (!grid) {
     const out = tf.tidy(() => predict(z));
     options.onTile?.(1, 1);
@@ -79,7 +89,7 @@ export async function tiledPrediction(z: tf.Tensor4D, predict: (latent: tf.Tenso
   const weights = gaussianTileWeights(tile);
   const sum = new Float32Array(h * w * c), contributors = new Float32Array(h * w);
   for (const [i, [y0, x0]] of origins.entries()) {
-    options.signal?.throwIfAborted();
+    await abortPoint(options.signal);
     const out = tf.tidy(() => predict(tf.slice(z, [0, y0, x0, 0], [1, tile, tile, c])));
     const data = await out.data();
     out.dispose();

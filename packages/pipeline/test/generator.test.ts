@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nhwcToNchw, useBackend, type HostTensor } from '@codiff/nn';
+import { bytesFolder, nhwcToNchw, useBackend, type HostTensor } from '@codiff/nn';
 import { AutoencoderKL, SD21_UNET_CONFIG, SD21_VAE_CONFIG, UNet2DConditionModel } from '@codiff/sd-unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tinyParts as codiffTinyParts, readTinyWeights } from '../../../test-support/codiff-tiny.js';
 import { backendsUnderTest, expectClose, golden, goldenJson, nhwcTensor, readAll, relMaxError, tensorAt } from '../../../test-support/tfjs.js';
-import { CodiffGenerator, officialAdapterModules, PipelineError, restoreImage, UNET_ADAPTERS, type CodiffCheckpoint, type Pixels, type RestoreStage } from '../src/index.js';
+import { CodiffGenerator, loadModelFolder, officialAdapterModules, PipelineError, restoreImage, UNET_ADAPTERS, type CodiffCheckpoint, type Pixels, type RestoreStage } from '../src/index.js';
 import { loadCodiff, readCodiffCheckpoint, saveCodiffCheckpoint } from '../src/node.js';
 
 const BACKENDS = await backendsUnderTest();
@@ -121,6 +121,30 @@ describe('official checkpoint (codiff-tiny/model.pkl)', () => {
     tf.dispose([lq, ...Object.values(out)]);
     g.dispose();
     await expect(loadCodiff({ sd, checkpoint: golden('codiff-tiny', 'model.pkl'), cave: join(sd, 'nope.pth') })).rejects.toThrow(/nope\.pth: no such file/);
+  });
+
+  it('loadModelFolder reads the same SD-based folder through any reader (a browser’s picked folder), official files included', async () => {
+    await useBackend('cpu');
+    const files = new Map<string, Uint8Array>([
+      ['unet/config.json', readFileSync(golden('unet-tiny', 'config.json'))],
+      ['unet/diffusion_pytorch_model.safetensors', readFileSync(golden('unet-tiny', 'weights.safetensors'))],
+      ['vae/config.json', readFileSync(golden('vae-tiny', 'config.json'))],
+      ['vae/diffusion_pytorch_model.safetensors', readFileSync(golden('vae-tiny', 'weights.safetensors'))],
+      ['model.pkl', readFileSync(golden('codiff-tiny', 'model.pkl'))],
+      ['cave.pth', readFileSync(golden('codiff-tiny', 'cave.pth'))],
+    ]);
+    const before = tf.memory().numTensors;
+    const g = await loadModelFolder(bytesFolder('picked', async (path) => files.get(path)));
+    const lq = nhwcTensor(tensorAt(cases, 'caseA.lq'));
+    const out = g.forward(lq);
+    await expectClose(out.eps, tensorAt(cases, 'caseA.mean.eps'), 'eps');
+    tf.dispose([lq, ...Object.values(out)]);
+    g.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    // A VAE whose weights are missing fails after CaVE and the UNet loaded: named, and they are freed.
+    files.delete('vae/diffusion_pytorch_model.safetensors');
+    await expect(loadModelFolder(bytesFolder('picked', async (path) => files.get(path)))).rejects.toThrow('picked/vae/diffusion_pytorch_model.safetensors: no such file');
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
 

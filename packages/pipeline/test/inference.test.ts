@@ -123,6 +123,17 @@ describe('latent tiling (golden/inference/tiling)', () => {
     expect(tf.memory().numTensors).toBe(before);
     z.dispose();
   });
+
+  it('an abort sent from another task (a worker message, a click) lands between tiles, not after the last one', async () => {
+    const z = tf.zeros([1, 40, 40, 4]) as tf.Tensor4D;
+    const controller = new AbortController();
+    let calls = 0;
+    const run = tiledPrediction(z, (t) => (++calls, tf.mul(t, 2)), { tile: 16, overlap: 8, signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('cancelled')), 0);
+    await expect(run).rejects.toThrow('cancelled');
+    expect(calls).toBeLessThan(latentTiles(40, 40, 16, 8)!.origins.length);
+    z.dispose();
+  });
 });
 
 for (const backend of ['cpu', 'wasm'] as const) {

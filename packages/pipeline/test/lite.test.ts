@@ -3,12 +3,12 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useBackend, writeSafetensors } from '@codiff/nn';
+import { bytesFolder, useBackend, writeSafetensors } from '@codiff/nn';
 import { loadCave } from '@codiff/cave/node';
 import { UNet2DConditionModel, unetConfigFromDiffusers, unetConfigToDiffusers } from '@codiff/sd-unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendsUnderTest, golden } from '../../../test-support/tfjs.js';
-import { CodiffGenerator, loadStandInModel, PipelineError, PixelUnshuffleAutoencoder, pixelUnshuffleConfig, restoreImage, type Pixels } from '../src/index.js';
+import { CodiffGenerator, loadModelFolder, PipelineError, PixelUnshuffleAutoencoder, pixelUnshuffleConfig, restoreImage, type Pixels } from '../src/index.js';
 import { codiffFolderFiles, loadCodiff, readCodiffCheckpoint, saveCodiffCheckpoint, saveCodiffModel } from '../src/node.js';
 
 const BACKENDS = await backendsUnderTest();
@@ -103,18 +103,20 @@ describe('a generator with a UNet trained in full on the stand-in (codiff-liteâ€
     const [a, b] = [g.forward(lq), loaded.forward(lq)];
     expect(await b.image.data()).toEqual(await a.image.data());
     // The same folder through a file reader (what a page does with fetch) gives the same generator.
-    const viaReader = await loadStandInModel((path) => readFile(join(model, path)));
+    const reader = (read: (path: string) => Promise<Uint8Array | undefined>) => bytesFolder('served', read);
+    const fromDisk = (path: string) => readFile(join(model, path)).then((b) => new Uint8Array(b), () => undefined);
+    const viaReader = await loadModelFolder(reader(fromDisk));
     const r = viaReader.forward(lq);
     expect(await r.image.data()).toEqual(await a.image.data());
     tf.dispose(Object.values(r));
     viaReader.dispose();
-    await expect(loadStandInModel((path) => (path === 'cave.safetensors' ? Promise.reject(new Error('404')) : readFile(join(model, path))))).rejects.toThrow(
-      'model file cave.safetensors: 404',
+    await expect(loadModelFolder(reader((path) => (path === 'cave.safetensors' ? Promise.resolve(undefined) : fromDisk(path))))).rejects.toThrow(
+      'served/ is not a CODiff model folder: missing cave.safetensors or cave.pth',
     );
     // A CaVE that does not load (after the UNet was built): named, and nothing stays allocated.
     const before = tf.memory().numTensors;
-    const noCave = (path: string) => (path === 'cave.safetensors' ? Promise.resolve(writeSafetensors({ 'm_head.weight': { shape: [1], data: new Float32Array(1) } })) : readFile(join(model, path)));
-    await expect(loadStandInModel(noCave)).rejects.toThrow(/not a CaVE state dict/);
+    const noCave = (path: string) => (path === 'cave.safetensors' ? Promise.resolve(writeSafetensors({ 'm_head.weight': { shape: [1], data: new Float32Array(1) } })) : fromDisk(path));
+    await expect(loadModelFolder(reader(noCave))).rejects.toThrow(/not a CaVE state dict/);
     expect(tf.memory().numTensors).toBe(before);
     // F16 (the shipped form) stays within half precision of the weights.
     const half = join(dir, 'half');

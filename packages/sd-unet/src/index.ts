@@ -20,3 +20,4 @@ export {
   type UNetConfig,
 } from './unet.js';
 export { alphasCumprod, oneStepCoefficients } from './schedule.js';
+export { loadUNetFrom, loadVaeFrom, renameLegacyVaeKey, type LoadOptions, type UNetLoadOptions } from './load.js';
