@@ -279,6 +279,21 @@ export function buildProgram(io: Io): Command {
     if (r.failed.length) throw new CliError(`${r.failed.length} of ${r.restored + r.skipped + r.failed.length} files failed: ${r.failed.map((f) => f.file).join(', ')}`);
   });
 
+  program
+    .command('serve')
+    .description('serve the codiff web page (restore JPEGs in a browser tab, WebGPU or wasm; nothing is uploaded) and print its address')
+    .option('--port <n>', 'port (0: any free one)', intIn('port', 0, 65535), 5180)
+    .option('--host <address>', '127.0.0.1 (this machine only) or 0.0.0.0 (the network)', '127.0.0.1')
+    .action(async (opts) => {
+      const { serveSite } = await import('@codiff/web/node');
+      const site = await serveSite({ port: opts.port, host: opts.host }).catch((e: Error) => {
+        throw new CliError(e.message);
+      });
+      io.out(`codiff web page: ${site.url}  (Ctrl-C stops)`);
+      // The open server keeps the process alive; a signal closes it and the process ends normally.
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void site.close());
+    });
+
   const train = program.command('train').description('train CODiff: stage1 (CaVE), stage2 (the generator); plot a run’s curves');
   /** What both stages take besides their own options. */
   const runOptions = (command: Command) =>

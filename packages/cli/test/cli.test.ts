@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -117,6 +117,27 @@ describe('the built codiff binary', () => {
     const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/degrade/);
+  });
+
+  it('serve: prints the web page address, serves the page with its default model, stops on SIGINT', async () => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    let stdout = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d;
+        const m = /^codiff web page: (http:\/\/127\.0\.0\.1:\d+\/) {2}\(Ctrl-C stops\)$/m.exec(stdout);
+        if (m) resolve(m[1]);
+      });
+      child.on('exit', (code) => reject(new Error(`serve exited (${code}) before printing its address: ${stdout}`)));
+    });
+    expect(await (await fetch(url)).text()).toContain('<title>codiff');
+    expect((await fetch(new URL('models/codiff-lite/manifest.json', url))).status).toBe(200);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const invalid = spawnSync(process.execPath, [BIN, 'serve', '--port', 'x'], { encoding: 'utf8' });
+    expect(invalid.status).toBe(1);
+    expect(invalid.stderr.trim()).toBe("codiff: option '--port <n>' argument 'x' is invalid. port must be an integer 0..65535");
   });
 
   it('computes LPIPS and DISTS in plain Node (TF.js wasm)', () => {

@@ -1,0 +1,31 @@
+// Messages between the page (main.ts) and the worker that holds the model (worker.ts). TF.js runs in the worker so
+// the page stays responsive on wasm, whose kernels block the thread they run on.
+
+export type BackendChoice = 'webgpu' | 'wasm';
+
+/** Where the model's bytes came from: the site's own folder, the Cache Storage copy of it, or the user's folder. */
+export type ModelSource = 'network' | 'cache' | 'folder';
+
+export type ToWorker =
+  | { type: 'init'; backend: BackendChoice | undefined; modelUrl: string }
+  | { type: 'load-folder'; files: { path: string; file: File }[] }
+  | { type: 'restore'; id: number; name: string; bytes: ArrayBuffer }
+  | { type: 'cancel'; id: number }
+  | { type: 'degrade'; id: number; bytes: ArrayBuffer; quality: number };
+
+/** Interleaved RGBA, ready for a canvas. */
+export interface Rgba {
+  readonly width: number;
+  readonly height: number;
+  readonly data: ArrayBuffer;
+}
+
+export type FromWorker =
+  | { type: 'loading'; what: string; done: number; total: number }
+  | { type: 'ready'; backend: BackendChoice; model: string; source: ModelSource; bytes: number; tensors: number }
+  | { type: 'info'; id: number; width: number; height: number; grey: boolean; tableQuality?: { quality: number; exact: boolean }; caveQuality?: number; before?: Rgba }
+  | { type: 'progress'; id: number; stage: string; done: number; total: number }
+  | { type: 'restored'; id: number; png: ArrayBuffer; after: Rgba; seconds: number; tensors: number }
+  | { type: 'cancelled'; id: number; tensors: number }
+  | { type: 'degraded'; id: number; jpeg: ArrayBuffer; width: number; height: number }
+  | { type: 'error'; id?: number; message: string; tensors: number };
