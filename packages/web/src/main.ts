@@ -55,6 +55,7 @@ function restore(file: File): void {
   current = { id, name: file.name };
   $('job').hidden = false;
   $('result').hidden = true;
+  $('info').hidden = false;
   $('info').textContent = `${file.name}: reading…`;
   setProgress(0, 1, 'waiting for the model');
   setState('restoring');
@@ -215,7 +216,7 @@ worker.addEventListener('message', (event: MessageEvent<FromWorker>) => {
     case 'cancelled':
       if (m.id !== current?.id) return void (document.body.dataset.tensors = String(m.tensors));
       $('job').hidden = true;
-      $('info').textContent = '';
+      $('info').hidden = true;
       current = undefined;
       setState('cancelled', m.tensors);
       return;
@@ -241,6 +242,7 @@ worker.addEventListener('message', (event: MessageEvent<FromWorker>) => {
       } else if (m.id !== undefined && m.id === current?.id) {
         current = undefined;
         $('job').hidden = true;
+        $('info').hidden = true;
         showError($('error'), m.message);
         setState('error', m.tensors);
       } else if (m.id === undefined) {

@@ -78,6 +78,7 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
         await dropFile(tab.page, '#drop', 'sample-q10.jpg', sample, 'image/jpeg');
         expect(await waitForState(tab.page, FINISHED, 600_000), await text(tab.page, '#error')).toBe('done');
         expect(await text(tab.page, '#info')).toMatch(/^sample-q10\.jpg: 320×240, quality 10 from its tables; CaVE estimates \d+ from the pixels$/);
+        expect(await tab.page.$eval('#info', (e) => (e as HTMLElement).hidden)).toBe(false);
         await tab.page.screenshot({ path: join(ARTEFACTS, `result-${backend}.png`), fullPage: true });
         const saved = await download(tab.page, '#download', tab.downloads);
         expect(saved.name).toBe('sample-q10-restored.png');
@@ -123,7 +124,7 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
     }
   }, 600_000);
 
-  it('a corrupt JPEG and a PNG get a clear message in the page, and the page goes on working', async () => {
+  it('a corrupt JPEG and a PNG get a clear message in the page, and the page goes on working (drop and paste)', async () => {
     const tab = await openPage(browser, `${site.url}?backend=wasm`);
     try {
       expect(await waitForState(tab.page, ['ready', 'failed'], 120_000)).toBe('ready');
@@ -136,6 +137,14 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
       await dropFile(tab.page, '#drop', 'sample-q10.jpg', sample, 'image/jpeg');
       expect(await waitForState(tab.page, FINISHED, 300_000)).toBe('done');
       expect(await tab.page.$eval('#error', (e) => (e as HTMLElement).hidden)).toBe(true);
+      // Pasting a JPEG (a copied file) restores it too.
+      await tab.page.evaluate((b64: string) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'pasted.jpg', { type: 'image/jpeg' }));
+        document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true }));
+      }, Buffer.from(sample).toString('base64'));
+      await tab.page.waitForFunction(() => document.getElementById('info')!.textContent!.startsWith('pasted.jpg'), { timeout: 60_000 });
+      expect(await waitForState(tab.page, FINISHED, 300_000)).toBe('done');
     } finally {
       await tab.close();
     }
