@@ -178,6 +178,7 @@ worker.addEventListener('message', (event: MessageEvent<FromWorker>) => {
     }
     case 'ready':
       $('backend').textContent = m.backend === 'webgpu' ? 'WebGPU' : 'wasm (CPU)';
+      $('backend').title = m.backend === 'webgpu' ? 'the model runs on the GPU' : `the model runs on the CPU, ${m.threads ?? 1} thread(s)${crossOriginIsolated ? '' : ' (this page is not cross-origin isolated, so one)'}`;
       $('backend').dataset.backend = m.backend;
       $('model').textContent = `${m.model} (${megabytes(m.bytes)}, ${m.source === 'cache' ? 'from this browser’s cache' : m.source === 'folder' ? 'from your folder' : 'downloaded'})`;
       $('model').dataset.source = m.source;

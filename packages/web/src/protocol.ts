@@ -22,7 +22,7 @@ export interface Rgba {
 
 export type FromWorker =
   | { type: 'loading'; what: string; done: number; total: number }
-  | { type: 'ready'; backend: BackendChoice; model: string; source: ModelSource; bytes: number; tensors: number }
+  | { type: 'ready'; backend: BackendChoice; threads?: number; model: string; source: ModelSource; bytes: number; tensors: number }
   | { type: 'info'; id: number; width: number; height: number; grey: boolean; tableQuality?: { quality: number; exact: boolean }; caveQuality?: number; before?: Rgba }
   | { type: 'progress'; id: number; stage: string; done: number; total: number }
   | { type: 'restored'; id: number; png: ArrayBuffer; after: Rgba; seconds: number; tensors: number }

@@ -1,7 +1,7 @@
 // The model's thread: loads codiff-lite (or a user's folder), decodes, restores, degrades. One job at a time; a
 // cancel message aborts the running restore between tiles, which frees every tensor it held.
 import * as tf from '@tensorflow/tfjs-core';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -13,7 +13,7 @@ import { folderModel, openSiteModel, type OpenedModel } from './model-store.js';
 import type { BackendChoice, FromWorker, Rgba, ToWorker } from './protocol.js';
 
 /** Larger photos are refused with a message: CaVE sees the whole image at once, and a tab's memory is finite. */
-export const MAX_PIXELS = 16_000_000;
+const MAX_PIXELS = 16_000_000;
 
 /** This worker's global scope (the package type-checks against the DOM library, whose `postMessage` is a window's). */
 const scope = self as unknown as { postMessage(message: FromWorker, transfer: Transferable[]): void; onmessage: ((event: MessageEvent<ToWorker>) => void) | null };
@@ -63,6 +63,14 @@ async function startBackend(requested: BackendChoice | undefined): Promise<Backe
   } else if (requested === 'webgpu') {
     throw new Error('this browser has no WebGPU (navigator.gpu); open the page without ?backend=webgpu to use wasm');
   }
+  // TF.js's C++ halves the core count it is told (to skip SMT siblings) and caps its thread pool there: one thread
+  // on a 2-core machine. Telling it twice the logical cores gives XNNPACK one thread per core (as @codiff/nn does
+  // in Node), which a cross-origin isolated page may use.
+  if (crossOriginIsolated) {
+    const cores = navigator.hardwareConcurrency;
+    Object.defineProperty(Object.getPrototypeOf(navigator), 'hardwareConcurrency', { get: () => 2 * cores, configurable: true });
+    setThreadsCount(Math.min(cores, 8));
+  }
   return (await useBackend('wasm')) as BackendChoice;
 }
 
@@ -72,7 +80,8 @@ async function load(model: OpenedModel): Promise<void> {
   const next = await loadModelFolder(model.folder, { host: sdBased && backend === 'wasm' });
   generator?.dispose();
   generator = next;
-  post({ type: 'ready', backend: backend!, model: model.name, source: model.source(), bytes: model.bytes, tensors: tensors() });
+  const threads = backend === 'wasm' ? getThreadsCount() : undefined;
+  post({ type: 'ready', backend: backend!, threads, model: model.name, source: model.source(), bytes: model.bytes, tensors: tensors() });
 }
 
 async function restore(id: number, name: string, bytes: Uint8Array): Promise<void> {
