@@ -42,6 +42,8 @@ async function handle(message: Exclude<ToWorker, { type: 'cancel' }>): Promise<v
       backend = await startBackend(message.backend);
       return load(await openSiteModel(message.modelUrl, (done, total) => post({ type: 'loading', what: 'model', done, total })));
     case 'load-folder':
+      // Also after a failed start (the site's model unreachable): the folder may still be loaded.
+      backend ??= await startBackend(undefined);
       return load(folderModel(message.files));
     case 'restore':
       return restore(message.id, message.name, new Uint8Array(message.bytes));
