@@ -150,7 +150,7 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
     }
   }, 600_000);
 
-  it('cancelling a large restore between tiles frees its tensors (count back to the idle one)', async () => {
+  it('a large image: cancelling between tiles frees its tensors (count back to idle); restored to the end, the same', async () => {
     // kodim01 2×2 (1536×1024, QF 20): six latent tiles on codiff-lite.
     const photo = decodeImage(new Uint8Array(await readFile(KODIM01)));
     const [w, h] = [photo.width * 2, photo.height * 2];
@@ -166,6 +166,13 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
       await tab.page.click('#cancel');
       expect(await waitForState(tab.page, FINISHED, 120_000)).toBe('cancelled');
       expect((await dataset(tab.page)).tensors).toBe(idle);
+      // The same image restored to the end: all six tiles, a full-size PNG, and again nothing left allocated.
+      await dropFile(tab.page, '#drop', 'big.jpg', jpeg, 'image/jpeg');
+      expect(await waitForState(tab.page, FINISHED, 600_000)).toBe('done');
+      expect((await dataset(tab.page)).tensors).toBe(idle);
+      const saved = await download(tab.page, '#download', tab.downloads);
+      const restored = decodeImage(saved.bytes);
+      expect([restored.width, restored.height, restored.channels]).toEqual([w, h, 3]);
     } finally {
       await tab.close();
     }
