@@ -329,7 +329,7 @@ export function buildProgram(io: Io): Command {
       .requiredOption('--data <folder>', 'training photos (PNG/JPEG, searched recursively)')
       .option('--val <folder>', 'validation photos: reconstruction L1 and QF error every validateEvery steps')
       .requiredOption('--out <folder>', 'run folder: checkpoint.safetensors, cave.safetensors, log.jsonl, loss-curve.svg')
-      .option('--config <name|file>', "'lite', 'official', or a JSON file of the same shape", 'lite')
+      .option('--config <name|file>', "'lite', 'lite-b64' (batch 64: the recipe whose QF head learns, ≈ 10 h on 2 cores), 'official', or a JSON file of the same shape", 'lite')
       .option('--init <weights>', 'start a new run from these CaVE weights (a run’s cave.safetensors, or the official cave.pth)'),
   ).action(async (opts) => io.out(finished(await trainStage1Command(runArgs(opts)), opts.out)));
   runOptions(
