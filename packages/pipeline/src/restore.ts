@@ -5,7 +5,7 @@ import { officialUint8, type ColorFix } from './colorfix.js';
 import { PipelineError } from './errors.js';
 import type { CodiffGenerator } from './generator.js';
 import { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
-import { tiledDecoder, tiledEncoder } from './tiled-vae.js';
+import { tiledDecoder, tiledEncoder, type TiledVaeOptions } from './tiled-vae.js';
 import { abortPoint, LATENT_OVERLAP, LATENT_TILE, tiledPrediction } from './tiling.js';
 
 /** 8-bit interleaved pixels, grey (1 channel) or RGB (3), as @codiff/image-io decodes them. */
@@ -28,7 +28,7 @@ export interface RestoreOptions {
   readonly vaeEncoderTile?: number;
   readonly vaeDecoderTile?: number;
   readonly onProgress?: (stage: RestoreStage, done: number, total: number) => void;
-  /** Checked between stages and tiles; aborting throws its reason and frees every tensor of the restore. */
+  /** Checked between stages, latent tiles and tiled-VAE passes; aborting throws its reason and frees every tensor of the restore. */
   readonly signal?: AbortSignal;
 }
 
@@ -58,7 +58,7 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
     const { tokens, context } = g.conditioning(padded);
     held.push(tokens, context);
     // The pixel-unshuffle stand-in is a reshape: no tiles needed, its memory is the image's.
-    const z = keep(usesSdVae(g) ? await encodeMean(g, padded, options.vaeEncoderTile, (d, t) => progress('encode', d, t)) : g.encode(padded));
+    const z = keep(usesSdVae(g) ? await encodeMean(g, padded, { tile: options.vaeEncoderTile, signal: options.signal, onProgress: (d, t) => progress('encode', d, t) }) : g.encode(padded));
     progress('encode', 1, 1);
     // The official tiles cover 768 px with SD's ×8 latents; a finer stand-in latent keeps that footprint.
     const pixelsPerLatent = g.pixelsPerLatent;
@@ -71,7 +71,7 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
       }),
     );
     await abortPoint(options.signal);
-    const decoded = keep(usesSdVae(g) ? await decodeTiled(g, z, eps, options.vaeDecoderTile, (d, t) => progress('decode', d, t)) : tf.tidy(() => g.decode(g.denoise(z, eps))));
+    const decoded = keep(usesSdVae(g) ? await decodeTiled(g, z, eps, { tile: options.vaeDecoderTile, signal: options.signal, onProgress: (d, t) => progress('decode', d, t) }) : tf.tidy(() => g.decode(g.denoise(z, eps))));
     progress('decode', 1, 1);
     const restored = keep(tf.tidy(() => tf.slice(tf.clipByValue(decoded, -1, 1), [0, 0, 0, 0], [1, h, w, 3]) as tf.Tensor4D));
     const u8 = keep(tf.tidy(() => {
@@ -88,10 +88,14 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
 const usesSdVae = (g: CodiffGenerator): g is CodiffGenerator & { vae: AutoencoderKL } => !(g.vae instanceof PixelUnshuffleAutoencoder);
 
 /** The scaled mean latent of an image in [0, 1], SD's VAE encoder tiled for large images (as `g.encode`, without noise). */
-async function encodeMean(g: CodiffGenerator & { vae: AutoencoderKL }, x01: tf.Tensor4D, tile: number | undefined, onProgress: (done: number, total: number) => void): Promise<tf.Tensor4D> {
+async function encodeMean(g: CodiffGenerator & { vae: AutoencoderKL }, x01: tf.Tensor4D, options: TiledVaeOptions): Promise<tf.Tensor4D> {
   const x = tf.tidy(() => tf.sub(tf.mul(x01, 2), 1) as tf.Tensor4D);
-  const features = await tiledEncoder(g.vae, x, { tile, onProgress });
-  x.dispose();
+  let features: tf.Tensor4D;
+  try {
+    features = await tiledEncoder(g.vae, x, options);
+  } finally {
+    x.dispose();
+  }
   return tf.tidy(() => {
     const moments = g.vae.quantConv.forward(features);
     features.dispose();
@@ -101,10 +105,10 @@ async function encodeMean(g: CodiffGenerator & { vae: AutoencoderKL }, x01: tf.T
 }
 
 /** x̂0 from z and ε, through SD's VAE decoder tiled for large images (as `g.decode(g.denoise(z, eps))`). */
-async function decodeTiled(g: CodiffGenerator & { vae: AutoencoderKL }, z: tf.Tensor4D, eps: tf.Tensor4D, tile: number | undefined, onProgress: (done: number, total: number) => void): Promise<tf.Tensor4D> {
+async function decodeTiled(g: CodiffGenerator & { vae: AutoencoderKL }, z: tf.Tensor4D, eps: tf.Tensor4D, options: TiledVaeOptions): Promise<tf.Tensor4D> {
   const latent = tf.tidy(() => g.vae.postQuantConv.forward(tf.div(g.denoise(z, eps), g.vae.config.scalingFactor) as tf.Tensor4D));
   try {
-    return await tiledDecoder(g.vae, latent, { tile, onProgress });
+    return await tiledDecoder(g.vae, latent, options);
   } finally {
     latent.dispose();
   }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { silu, type GroupNorm } from '@codiff/nn';
 import type { Attention, AutoencoderKL, ResnetBlock2D, VaeDecoder, VaeEncoder } from '@codiff/sd-unet';
+import { abortPoint } from './tiling.js';
 
 /** CODiff's tiled-VAE sizes: encoder tiles of 1024 px with 32 px of padding, decoder tiles of 224 latent px with 11. */
 export const VAE_ENCODER_TILE = 1024;
@@ -165,7 +166,7 @@ function applyGroupNorm(x: tf.Tensor4D, norm: GroupNorm, stats: { mean: Float64A
  * with them; residuals and attention are per tile; each tile's core is written to the output without blending.
  * Activations wait in host memory between layers, so the device holds one tile at a time.
  */
-async function runTiled(tasks: readonly Task[], x: tf.Tensor4D, tile: number, pad: number, decoder: boolean, onTile?: (done: number, total: number) => void): Promise<tf.Tensor4D> {
+async function runTiled(tasks: readonly Task[], x: tf.Tensor4D, tile: number, pad: number, decoder: boolean, options: TiledVaeOptions): Promise<tf.Tensor4D> {
   const [, h, w] = x.shape;
   const { inputs, outputs } = vaeTiles(h, w, tile, pad, decoder);
   const tiles: TileState[] = [];
@@ -201,7 +202,8 @@ async function runTiled(tasks: readonly Task[], x: tf.Tensor4D, tile: number, pa
       t.residual = residual && (await download(residual));
     }
     pc = end;
-    onTile?.(segment + 1, segments);
+    options.onProgress?.(segment + 1, segments);
+    await abortPoint(options.signal);
   }
   // Each tile's core, cropped from its padded output, into the result.
   const [oh, ow, oc] = decoder ? [h * 8, w * 8, tiles[0].shape[3]] : [Math.floor(h / 8), Math.floor(w / 8), tiles[0].shape[3]];
@@ -223,6 +225,8 @@ export interface TiledVaeOptions {
   readonly tile?: number;
   /** Called after each pass over the tiles (one per GroupNorm). */
   readonly onProgress?: (done: number, total: number) => void;
+  /** Checked after each pass: aborting throws its reason (the tiles wait in host memory, nothing stays on the device). */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -232,7 +236,7 @@ export interface TiledVaeOptions {
 export async function tiledEncoder(vae: AutoencoderKL, x: tf.Tensor4D, options: TiledVaeOptions = {}): Promise<tf.Tensor4D> {
   const tile = options.tile ?? VAE_ENCODER_TILE;
   if (Math.max(x.shape[1], x.shape[2]) <= tile + 2 * ENCODER_PAD) return vae.encoder.forward(x);
-  return runTiled(encoderTasks(vae.encoder), x, tile, ENCODER_PAD, false, options.onProgress);
+  return runTiled(encoderTasks(vae.encoder), x, tile, ENCODER_PAD, false, options);
 }
 
 /**
@@ -242,5 +246,5 @@ export async function tiledEncoder(vae: AutoencoderKL, x: tf.Tensor4D, options: 
 export async function tiledDecoder(vae: AutoencoderKL, z: tf.Tensor4D, options: TiledVaeOptions = {}): Promise<tf.Tensor4D> {
   const tile = options.tile ?? VAE_DECODER_TILE;
   if (Math.max(z.shape[1], z.shape[2]) <= tile + 2 * DECODER_PAD) return vae.decoder.forward(z);
-  return runTiled(decoderTasks(vae.decoder), z, tile, DECODER_PAD, true, options.onProgress);
+  return runTiled(decoderTasks(vae.decoder), z, tile, DECODER_PAD, true, options);
 }

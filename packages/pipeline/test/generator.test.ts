@@ -282,5 +282,14 @@ describe('restoreImage (codiff-tiny on wasm)', () => {
     const run = restoreImage(g, big, { tile: 16, overlap: 8, signal: controller.signal, onProgress: (s, d) => s === 'unet' && d === 2 && controller.abort(new Error('stop')) });
     await expect(run).rejects.toThrow('stop');
     expect(tf.memory().numTensors).toBe(before);
+    // Aborts inside the tiled VAE land after the pass they were sent in, on either side.
+    for (const stage of ['encode', 'decode'] as const) {
+      const inVae = new AbortController();
+      const passes: number[] = [];
+      const run = restoreImage(g, big, { vaeEncoderTile: 64, vaeDecoderTile: 1, signal: inVae.signal, onProgress: (s, d, t) => s === stage && t > 1 && (passes.push(d), d === 1 && inVae.abort(new Error(`stop in ${s}`))) });
+      await expect(run).rejects.toThrow(`stop in ${stage}`);
+      expect(passes).toEqual([1]);
+      expect(tf.memory().numTensors).toBe(before);
+    }
   });
 });
