@@ -101,6 +101,7 @@ function layout(): void {
   const canvas = $<HTMLCanvasElement>('before');
   const stack = $('stack');
   stack.style.width = zoom === 0 ? '100%' : `${canvas.width * zoom}px`;
+  $('viewport').classList.toggle('fit', zoom === 0);
   stack.classList.toggle('pixelated', zoom > 1);
   const split = Number($<HTMLInputElement>('split').value);
   $('after').style.clipPath = `inset(0 0 0 ${split}%)`;
