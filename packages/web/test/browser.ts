@@ -16,7 +16,17 @@ export const launchChromium = (): Promise<Browser> =>
  * The page in a fresh browser context (its own Cache Storage), with downloads going to a temporary folder;
  * `beforeVisit` may attach listeners first.
  */
-export async function openPage(browser: Browser, url: string, beforeVisit?: (page: Page) => void): Promise<{ page: Page; context: BrowserContext; downloads: string; errors: string[]; close(): Promise<void> }> {
+export interface Tab {
+  readonly page: Page;
+  readonly context: BrowserContext;
+  /** Where the browser saves downloads. */
+  readonly downloads: string;
+  /** Uncaught errors of the page. */
+  readonly errors: string[];
+  close(): Promise<void>;
+}
+
+export async function openPage(browser: Browser, url: string, beforeVisit?: (page: Page) => void): Promise<Tab> {
   const context = await browser.createBrowserContext();
   const page = await context.newPage();
   const errors: string[] = [];
@@ -27,6 +37,17 @@ export async function openPage(browser: Browser, url: string, beforeVisit?: (pag
   beforeVisit?.(page);
   await page.goto(url);
   return { page, context, downloads, errors, close: async () => (await context.close(), await rm(downloads, { recursive: true, force: true })) };
+}
+
+/** The page opened as by openPage with its model loaded ('ready'); `use` runs in it, and the tab is closed after. */
+export async function withReadyPage(browser: Browser, url: string, use: (tab: Tab) => Promise<void>): Promise<void> {
+  const tab = await openPage(browser, url);
+  try {
+    if ((await waitForState(tab.page, ['ready', 'failed'], 120_000)) !== 'ready') throw new Error(`the page did not load its model: ${await text(tab.page, '#error')}`);
+    await use(tab);
+  } finally {
+    await tab.close();
+  }
 }
 
 /** Wait until `document.body.dataset.state` is one of `states`, and return it. */

@@ -7,11 +7,11 @@ import { encodeJpeg } from '@codiff/jpeg-codec';
 import { liteModelDir } from '@codiff/model-lite/node';
 import { useBackend } from '@codiff/nn';
 import { restoreImage, type CodiffGenerator, type Pixels } from '@codiff/pipeline';
-import { codiffFolderFiles, loadCodiff } from '@codiff/pipeline/node';
+import { loadCodiffFolder } from '@codiff/pipeline/node';
 import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveSite, type ServedSite } from '@codiff/web/node';
-import { dataset, download, dropFile, hasChromium, launchChromium, openPage, text, waitForState } from './browser.js';
+import { dataset, download, dropFile, hasChromium, launchChromium, openPage, text, waitForState, withReadyPage } from './browser.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const SAMPLE = join(root, 'samples', 'sample-q10.jpg');
@@ -54,7 +54,7 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
     sample = new Uint8Array(await readFile(SAMPLE));
     // Node's restore of the sample: what `codiff restore samples/sample-q10.jpg` writes.
     await useBackend('wasm');
-    generator = await loadCodiff(await codiffFolderFiles(liteModelDir()));
+    generator = await loadCodiffFolder(liteModelDir());
     reference = await restoreImage(generator, decodeImage(sample, { orient: true }));
   }, 300_000);
 
@@ -94,23 +94,17 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
   }
 
   it('a second visit loads the model from Cache Storage', async () => {
-    const tab = await openPage(browser, `${site.url}?backend=wasm`);
-    try {
-      expect(await waitForState(tab.page, ['ready', 'failed'], 120_000)).toBe('ready');
+    await withReadyPage(browser, `${site.url}?backend=wasm`, async (tab) => {
       expect(await tab.page.$eval('#model', (e) => (e as HTMLElement).dataset.source)).toBe('network');
       await tab.page.reload();
       expect(await waitForState(tab.page, ['ready', 'failed'], 120_000)).toBe('ready');
       expect(await tab.page.$eval('#model', (e) => (e as HTMLElement).dataset.source)).toBe('cache');
       expect(await text(tab.page, '#model')).toContain('from this browser’s cache');
-    } finally {
-      await tab.close();
-    }
+    });
   }, 300_000);
 
   it('a model folder picked through the directory input loads and restores like the built-in model', async () => {
-    const tab = await openPage(browser, `${site.url}?backend=wasm`);
-    try {
-      expect(await waitForState(tab.page, ['ready', 'failed'], 120_000)).toBe('ready');
+    await withReadyPage(browser, `${site.url}?backend=wasm`, async (tab) => {
       const input = await tab.page.$('#folder-input');
       await (input as unknown as { uploadFile(...paths: string[]): Promise<void> }).uploadFile(liteModelDir());
       await tab.page.waitForFunction(() => document.getElementById('model')!.dataset.source === 'folder', { timeout: 120_000 });
@@ -119,15 +113,11 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
       expect(await waitForState(tab.page, FINISHED, 300_000)).toBe('done');
       const saved = await download(tab.page, '#download', tab.downloads);
       expect(difference(decodeImage(saved.bytes), reference).max).toBeLessThanOrEqual(TOLERANCE.wasm.max);
-    } finally {
-      await tab.close();
-    }
+    });
   }, 600_000);
 
   it('a corrupt JPEG and a PNG get a clear message in the page, and the page goes on working (drop and paste)', async () => {
-    const tab = await openPage(browser, `${site.url}?backend=wasm`);
-    try {
-      expect(await waitForState(tab.page, ['ready', 'failed'], 120_000)).toBe('ready');
+    await withReadyPage(browser, `${site.url}?backend=wasm`, async (tab) => {
       await dropFile(tab.page, '#drop', 'broken.jpg', sample.subarray(0, 700), 'image/jpeg');
       expect(await waitForState(tab.page, FINISHED, 120_000)).toBe('error');
       expect(await text(tab.page, '#error')).toMatch(/^broken\.jpg: JPEG: .+/);
@@ -145,9 +135,7 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
       }, Buffer.from(sample).toString('base64'));
       await tab.page.waitForFunction(() => document.getElementById('info')!.textContent!.startsWith('pasted.jpg'), { timeout: 60_000 });
       expect(await waitForState(tab.page, FINISHED, 300_000)).toBe('done');
-    } finally {
-      await tab.close();
-    }
+    });
   }, 600_000);
 
   it('a large image: cancelling between tiles frees its tensors (count back to idle); restored to the end, the same', async () => {
@@ -157,9 +145,7 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
     const big = new Uint8Array(w * h * 3);
     for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) big.set(photo.data.subarray(((y % photo.height) * photo.width + (x % photo.width)) * 3, ((y % photo.height) * photo.width + (x % photo.width)) * 3 + 3), (y * w + x) * 3);
     const jpeg = encodeJpeg({ width: w, height: h, channels: 3, data: big }, { quality: 20 });
-    const tab = await openPage(browser, `${site.url}?backend=wasm`);
-    try {
-      expect(await waitForState(tab.page, ['ready', 'failed'], 120_000)).toBe('ready');
+    await withReadyPage(browser, `${site.url}?backend=wasm`, async (tab) => {
       const idle = (await dataset(tab.page)).tensors;
       await dropFile(tab.page, '#drop', 'big.jpg', jpeg, 'image/jpeg');
       await tab.page.waitForFunction(() => /^UNet tiles [1-5]\/6$/.test(document.getElementById('stage')!.textContent!), { timeout: 300_000, polling: 50 });
@@ -173,16 +159,12 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
       const saved = await download(tab.page, '#download', tab.downloads);
       const restored = decodeImage(saved.bytes);
       expect([restored.width, restored.height, restored.channels]).toEqual([w, h, 3]);
-    } finally {
-      await tab.close();
-    }
+    });
   }, 600_000);
 
   it('the Degrade tab writes the same JPEG bytes as @codiff/jpeg-codec, and "Restore it" restores that JPEG', async () => {
     const png = new Uint8Array(await readFile(SAMPLE_PNG));
-    const tab = await openPage(browser, `${site.url}?backend=wasm`);
-    try {
-      expect(await waitForState(tab.page, ['ready', 'failed'], 120_000)).toBe('ready');
+    await withReadyPage(browser, `${site.url}?backend=wasm`, async (tab) => {
       await tab.page.click('#tab-degrade');
       const input = await tab.page.$('#degrade-input');
       await writeFile(join(tab.downloads, 'codiff-web-sample.png'), png);
@@ -196,8 +178,6 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
       await tab.page.click('#degraded-restore');
       expect(await waitForState(tab.page, FINISHED, 300_000)).toBe('done');
       expect(await text(tab.page, '#info')).toContain('quality 25 from its tables');
-    } finally {
-      await tab.close();
-    }
+    });
   }, 600_000);
 });
