@@ -4,9 +4,14 @@ import { stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LITE_MODEL_NAME } from '@codiff/model-lite';
+import { liteModelDir } from '@codiff/model-lite/node';
 import { CROSS_ORIGIN_ISOLATION } from './headers.js';
 
-/** The built page (`dist/site` of this package): index.html, scripts, the wasm binaries and the default model. */
+/**
+ * The built page (`dist/site` of this package): index.html, scripts, the wasm binaries and the default model (in the
+ * npm package only its manifest: the weights are @codiff/model-lite's, which `serveSite` serves).
+ */
 export function siteDir(): string {
   return fileURLToPath(new URL('./site/', import.meta.url));
 }
@@ -49,6 +54,8 @@ export async function serveSite(options: ServeOptions = {}): Promise<ServedSite>
   if (!(await stat(join(dir, 'index.html')).catch(() => undefined))) {
     throw new Error(`${dir} holds no built page (index.html): build it with \`npx nx run web:build\``);
   }
+  // The default model's files where the site lacks them (the npm package leaves out this 20 MB copy; the manifest stays).
+  const modelBase = `/models/${LITE_MODEL_NAME}/`;
   const server = createServer((req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { allow: 'GET, HEAD' }).end();
     let path: string;
@@ -57,22 +64,22 @@ export async function serveSite(options: ServeOptions = {}): Promise<ServedSite>
     } catch {
       return void res.writeHead(400).end('bad path');
     }
-    const file = normalize(join(dir, path.endsWith('/') ? path + 'index.html' : path));
-    if (!file.startsWith(normalize(dir.endsWith(sep) ? dir : dir + sep))) return void res.writeHead(403).end();
-    stat(file).then(
-      (s) => {
-        if (!s.isFile()) return void res.writeHead(404).end('not found');
+    const file = within(dir, path.endsWith('/') ? path + 'index.html' : path);
+    if (!file) return void res.writeHead(403).end();
+    const fallback = path.startsWith(modelBase) ? within(liteModelDir(), path.slice(modelBase.length)) : undefined;
+    findFile(file)
+      .then((hit) => hit ?? (fallback === undefined ? undefined : findFile(fallback)))
+      .then((hit) => {
+        if (!hit) return void res.writeHead(404).end('not found');
         res.writeHead(200, {
-          'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-          'content-length': s.size,
+          'content-type': TYPES[extname(hit.file)] ?? 'application/octet-stream',
+          'content-length': hit.size,
           'cache-control': 'no-cache',
           ...CROSS_ORIGIN_ISOLATION,
         });
         if (req.method === 'HEAD') return void res.end();
-        createReadStream(file).pipe(res);
-      },
-      () => res.writeHead(404).end('not found'),
-    );
+        createReadStream(hit.file).pipe(res);
+      });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
@@ -89,3 +96,11 @@ export async function serveSite(options: ServeOptions = {}): Promise<ServedSite>
     close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
   };
 }
+
+/** `path` (from a URL) inside `root`, or undefined when it would leave it (an encoded "../"). */
+function within(root: string, path: string): string | undefined {
+  const file = normalize(join(root, path));
+  return file.startsWith(normalize(root.endsWith(sep) ? root : root + sep)) ? file : undefined;
+}
+
+const findFile = (file: string) => stat(file).then((s) => (s.isFile() ? { file, size: s.size } : undefined), () => undefined);

@@ -1,10 +1,22 @@
 // The static server behind `npm run web` and `codiff serve`.
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { liteModelDir } from '@codiff/model-lite/node';
 import { serveSite, siteDir } from '@codiff/web/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+
+/** The status of a request for `path` sent as is (fetch would normalise it). */
+const rawStatus = (url: string, path: string) =>
+  new Promise<number>((resolve, reject) => {
+    request({ host: '127.0.0.1', port: new URL(url).port, path }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject).end();
+  });
 
 describe('serveSite', () => {
   let dir: string;
@@ -41,11 +53,7 @@ describe('serveSite', () => {
     expect((await fetch(new URL('nothing.js', site.url))).status).toBe(404);
     expect((await fetch(new URL('assets/', site.url))).status).toBe(404);
     // URLs normalise ".." segments; an encoded slash survives that and must still be refused.
-    const raw = await new Promise<number>((resolve, reject) => {
-      const { port } = new URL(site.url);
-      import('node:http').then(({ request }) => request({ host: '127.0.0.1', port, path: '/..%2fcodiff-secret.txt' }, (res) => resolve(res.statusCode!)).on('error', reject).end());
-    });
-    expect(raw).toBe(403);
+    expect(await rawStatus(site.url, '/..%2fcodiff-secret.txt')).toBe(403);
     expect((await fetch(site.url, { method: 'POST' })).status).toBe(405);
   });
 
@@ -74,4 +82,26 @@ describe('serveSite', () => {
       await built.close();
     }
   });
+
+  it('the npm package leaves the model weights out (they are @codiff/model-lite\'s) and the server serves them from there', async () => {
+    const { stdout } = await run('npm', ['pack', '--dry-run', '--json'], { cwd: fileURLToPath(new URL('..', import.meta.url)) });
+    const packed = (JSON.parse(stdout) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
+    expect(packed).toContain('dist/site/models/codiff-lite/manifest.json');
+    expect(packed.filter((p) => p.endsWith('.safetensors'))).toEqual([]);
+    // A site folder as installed: the manifest, no weights.
+    const installed = await mkdtemp(join(tmpdir(), 'codiff-site-installed-'));
+    await cp(siteDir(), installed, { recursive: true, filter: (src) => !src.endsWith('.safetensors') });
+    const served = await serveSite({ dir: installed, port: 0 });
+    try {
+      const weights = 'unet/diffusion_pytorch_model.safetensors';
+      const got = new Uint8Array(await (await fetch(new URL(`models/codiff-lite/${weights}`, served.url))).arrayBuffer());
+      expect(Buffer.from(got).equals(await readFile(join(liteModelDir(), weights)))).toBe(true);
+      // Only the model's own files: an encoded "../" does not leave its folder either.
+      expect(await rawStatus(served.url, '/models/codiff-lite/..%2fpackage.json')).toBe(404);
+    } finally {
+      await served.close();
+      await rm(installed, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
+
