@@ -39,9 +39,7 @@ export interface EvalResult {
 export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
   const ev = await import('@codiff/eval/node');
   const needsTf = !!args.weights || !!args.vgg || !!args.model || args.compare.includes('dncnn3');
-  if (needsTf) {
-    await startBackend(args.backend, args.threads);
-  }
+  const backend = needsTf ? (await startBackend(args.backend, args.threads)).backend : undefined;
   const compare: Restorer[] = [];
   for (const spec of args.compare) {
     if (spec === 'jpegqs') compare.push(ev.jpegqs());
@@ -54,7 +52,7 @@ export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
       compare.push(ev.commandRestorer(spec.slice(0, at), spec.slice(at + 1)));
     }
   }
-  const model = args.model ? await modelRestorer(args.model, args.restorerName, args.color ?? 'adain') : undefined;
+  const model = args.model ? await modelRestorer(args.model, args.restorerName, args.color ?? 'adain', backend === 'wasm') : undefined;
   const restorer = args.restorer ? ev.commandRestorer(args.restorerName, args.restorer) : model;
   const sets = (await Promise.all(args.data.map((d) => ev.findImageSets(d)))).flat();
   const models = await ev.loadPerceptualModels(args.weights, args.vgg);
@@ -83,11 +81,12 @@ export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
 }
 
 /** A CODiff model folder, or 'lite' (the bundled codiff-lite), as an in-process method under test. */
-async function modelRestorer(folder: string, name: string, color: string): Promise<Restorer & { dispose(): void }> {
+async function modelRestorer(folder: string, name: string, color: string, wasm: boolean): Promise<Restorer & { dispose(): void }> {
   const [pipeline, pipelineNode] = await Promise.all([import('@codiff/pipeline'), import('@codiff/pipeline/node')]);
   const fix = await checkedColorFix(color);
   const dir = folder === 'lite' ? (await import('@codiff/model-lite/node')).liteModelDir() : folder;
-  const g = await pipelineNode.loadCodiff(await pipelineNode.codiffFolderFiles(dir));
+  // SD 2.1's UNet does not fit wasm's 4 GiB heap: its weights stay on the host and are uploaded per layer.
+  const g = await pipelineNode.loadCodiffFolder(dir, { host: wasm ? 'sd' : false });
   await g.mergeAdapters();
   return {
     name,

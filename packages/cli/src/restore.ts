@@ -80,10 +80,10 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
   const [pipeline, pipelineNode] = await Promise.all([import('@codiff/pipeline'), import('@codiff/pipeline/node')]);
   const color = await checkedColorFix(args.color);
   // Without --model: codiff-lite, the small model that ships with the CLI (@codiff/model-lite).
-  const files = await pipelineNode.codiffFolderFiles(args.model ?? (await import('@codiff/model-lite/node')).liteModelDir());
+  const dir = args.model ?? (await import('@codiff/model-lite/node')).liteModelDir();
   const { backend } = await startBackend(args.backend, args.threads);
   // SD 2.1's UNet does not fit wasm's 4 GiB heap: its weights stay on the host and are uploaded per layer.
-  const generator = await pipelineNode.loadCodiff({ ...files, host: backend === 'wasm' && args.model !== undefined });
+  const generator = await pipelineNode.loadCodiffFolder(dir, { host: backend === 'wasm' ? 'sd' : false });
   await generator.mergeAdapters();
   const bars = args.progress ? new MultiBar({ stream: process.stderr, clearOnComplete: true, hideCursor: true, format: '{name} [{bar}] {value}/{total} {what}' }, Presets.shades_classic) : undefined;
   const folderBar = bars && jobs.length > 1 ? bars.create(jobs.length, 0, { name: 'images', what: '' }) : undefined;

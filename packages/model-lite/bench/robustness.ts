@@ -9,12 +9,12 @@ import { degrade, doubleCompress, type RawImage } from '@codiff/jpeg-codec';
 import { psnr } from '@codiff/metrics';
 import { useBackend } from '@codiff/nn';
 import { restoreImage, type Pixels } from '@codiff/pipeline';
-import { codiffFolderFiles, loadCodiff } from '@codiff/pipeline/node';
+import { loadCodiffFolder } from '@codiff/pipeline/node';
 import { sharedPhotos } from '../../../test-support/golden.js';
 import { liteModelDir } from '../src/node.js';
 
 await useBackend('wasm', { threads: Math.min(8, availableParallelism()) });
-const g = await loadCodiff(await codiffFolderFiles(liteModelDir()));
+const g = await loadCodiffFolder(liteModelDir());
 const files = (set: string) => readdirSync(sharedPhotos('test', set)).sort().map((f) => sharedPhotos('test', set, f));
 const colour = [...files('Kodak-nonLIVE1'), ...files('McMaster')];
 

@@ -12,7 +12,7 @@ import { decodeJpeg, encodeJpeg } from '@codiff/jpeg-codec';
 import { psnr } from '@codiff/metrics';
 import { defaultBackend, useBackend, wasmThreadCount, type BackendName } from '@codiff/nn';
 import { restoreImage, type Pixels } from '@codiff/pipeline';
-import { codiffFolderFiles, loadCodiff } from '@codiff/pipeline/node';
+import { loadCodiffFolder } from '@codiff/pipeline/node';
 import { sharedPhotos } from '../../../test-support/golden.js';
 import { liteModelDir } from '../src/node.js';
 
@@ -28,7 +28,7 @@ const dir = mkdtempSync(join(tmpdir(), 'codiff-speed-'));
 writeFileSync(join(dir, 'in.jpg'), jpegBytes);
 
 let t = performance.now();
-const g = await loadCodiff(await codiffFolderFiles(liteModelDir()));
+const g = await loadCodiffFolder(liteModelDir());
 const loadSeconds = (performance.now() - t) / 1000;
 const runs: number[] = [];
 let stages: Record<string, number> = {};

@@ -7,7 +7,7 @@ import { psnr } from '@codiff/metrics';
 import { useBackend } from '@codiff/nn';
 import { readSafetensorsFile } from '@codiff/nn/node';
 import { PixelUnshuffleAutoencoder, restoreImage, STAND_IN_MODEL_FILES, type CodiffGenerator, type Pixels } from '@codiff/pipeline';
-import { codiffFolderFiles, loadCodiff } from '@codiff/pipeline/node';
+import { loadCodiffFolder } from '@codiff/pipeline/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedPhotos } from '../../../test-support/golden.js';
 import { liteModelDir } from '../src/node.js';
@@ -15,7 +15,7 @@ import { liteModelDir } from '../src/node.js';
 let g: CodiffGenerator;
 beforeAll(async () => {
   await useBackend('wasm');
-  g = await loadCodiff(await codiffFolderFiles(liteModelDir()));
+  g = await loadCodiffFolder(liteModelDir());
 });
 afterAll(() => g?.dispose());
 

@@ -8,19 +8,29 @@ import { readTorchCheckpointContents, type CheckpointLimits, type TorchCheckpoin
 export interface ModelFolder {
   /** The file at `path` ('unet/config.json') for positioned reads, or undefined when the folder has none. */
   open(path: string): Promise<ByteSource | undefined>;
+  /** Whether the folder has a file at `path`, without reading it (over the network a listing answers, not a download). */
+  has(path: string): Promise<boolean>;
   /** How messages name a file of the folder (its full path on disk, its URL). */
   where(path: string): string;
 }
 
-/** Files held in memory, or read whole by a function (fetch): `read` resolves undefined for a missing file. */
-export function bytesFolder(name: string, read: (path: string) => Promise<Uint8Array | undefined>): ModelFolder {
+/**
+ * Files held in memory, or read whole by a function (fetch): `read` resolves undefined for a missing file. `has`
+ * tells without reading (a manifest's list); by default a file exists when `read` finds it.
+ */
+export function bytesFolder(
+  name: string,
+  read: (path: string) => Promise<Uint8Array | undefined>,
+  has: (path: string) => Promise<boolean> = async (path) => (await read(path)) !== undefined,
+): ModelFolder {
   const where = (path: string) => `${name}/${path}`;
-  return { where, open: async (path) => ((bytes) => bytes && bytesSource(bytes, where(path)))(await read(path)) };
+  return { where, has, open: async (path) => ((bytes) => bytes && bytesSource(bytes, where(path)))(await read(path)) };
 }
 
 /** The folder `path/` inside `folder` (a diffusers model's `unet/`). */
 export const subfolder = (folder: ModelFolder, path: string): ModelFolder => ({
   open: (p) => folder.open(`${path}/${p}`),
+  has: (p) => folder.has(`${path}/${p}`),
   where: (p) => folder.where(`${path}/${p}`),
 });
 
@@ -57,18 +67,11 @@ export async function readFolderJson(folder: ModelFolder, path: string): Promise
  */
 export async function openCheckpointIn(folder: ModelFolder, name: string): Promise<{ files: SafetensorsFile[]; where: Map<string, SafetensorsFile> }> {
   const indexPath = `${name}.safetensors.index.json`;
-  const index = await folder.open(indexPath);
-  if (!index) {
+  if (!(await folder.has(indexPath))) {
     const file = await SafetensorsFile.open(await openRequired(folder, `${name}.safetensors`));
     return { files: [file], where: new Map([...file.tensors.keys()].map((k) => [k, file])) };
   }
-  let text: string;
-  try {
-    text = new TextDecoder().decode(await index.read(0, index.size));
-  } finally {
-    await index.close?.();
-  }
-  const map = parseShardIndex(text, folder.where(indexPath));
+  const map = parseShardIndex(new TextDecoder().decode(await readFolderFile(folder, indexPath)), folder.where(indexPath));
   const files = new Map<string, SafetensorsFile>();
   try {
     for (const shard of new Set(map.values())) files.set(shard, await SafetensorsFile.open(await openRequired(folder, shard)));

@@ -1,5 +1,5 @@
 // Node-only helpers (file access). The main entry stays browser-safe.
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NnError } from './errors.js';
 import { readCheckpointIn, readCheckpointSource, type CheckpointFileContents, type ModelFolder } from './folder.js';
@@ -39,7 +39,11 @@ async function openFile(path: string): Promise<ByteSource | undefined> {
 
 /** A folder on disk as a ModelFolder (what the browser-safe loaders read). */
 export function diskFolder(dir: string): ModelFolder {
-  return { open: (path) => openFile(join(dir, path)), where: (path) => join(dir, path) };
+  return {
+    open: (path) => openFile(join(dir, path)),
+    has: (path) => stat(join(dir, path)).then((s) => s.isFile(), () => false),
+    where: (path) => join(dir, path),
+  };
 }
 
 export async function openSafetensorsFile(path: string): Promise<SafetensorsFile> {

@@ -31,19 +31,14 @@ export const STAND_IN_MODEL_FILES = [
  * what is missing is named, `unet/config.json` and `vae/config.json` included.
  */
 export async function findModelFiles(folder: ModelFolder): Promise<{ checkpoint: string; cave: string }> {
-  const exists = async (path: string) => {
-    const source = await folder.open(path);
-    await source?.close?.();
-    return source !== undefined;
-  };
   const first = async (names: readonly string[]) => {
-    for (const n of names) if (await exists(n)) return n;
+    for (const n of names) if (await folder.has(n)) return n;
     return undefined;
   };
   const [checkpoint, cave] = [await first(CHECKPOINT_NAMES), await first(CAVE_NAMES)];
   const missing = [
-    ...((await exists('unet/config.json')) ? [] : ['unet/config.json']),
-    ...((await exists('vae/config.json')) ? [] : ['vae/config.json']),
+    ...((await folder.has('unet/config.json')) ? [] : ['unet/config.json']),
+    ...((await folder.has('vae/config.json')) ? [] : ['vae/config.json']),
     ...(checkpoint ? [] : [CHECKPOINT_NAMES.join(' or ')]),
     ...(cave ? [] : [CAVE_NAMES.join(' or ')]),
   ];
@@ -69,8 +64,13 @@ export async function readCaveFrom(source: ByteSource, limits?: CheckpointLimits
 
 /** A model folder's `vae/`: SD's AutoencoderKL (diffusers), or the pixel-unshuffle stand-in (its config.json alone). */
 export async function loadLatentAutoencoderFrom(vae: ModelFolder, variant?: string): Promise<AutoencoderKL | PixelUnshuffleAutoencoder> {
-  const config = await readFolderJson(vae, 'config.json');
-  return config._class_name === PIXEL_UNSHUFFLE_CLASS ? PixelUnshuffleAutoencoder.fromConfigJson(config) : loadVaeFrom(vae, { variant });
+  return latentAutoencoder(vae, await readFolderJson(vae, 'config.json'), variant);
+}
+
+const isStandIn = (vaeConfig: Record<string, unknown>) => vaeConfig._class_name === PIXEL_UNSHUFFLE_CLASS;
+
+function latentAutoencoder(vae: ModelFolder, config: Record<string, unknown>, variant?: string): Promise<AutoencoderKL | PixelUnshuffleAutoencoder> {
+  return isStandIn(config) ? Promise.resolve(PixelUnshuffleAutoencoder.fromConfigJson(config)) : loadVaeFrom(vae, { variant });
 }
 
 /** The generator's parts, each loaded in turn; what was loaded is freed again if a later part fails. */
@@ -95,8 +95,11 @@ export async function assembleGenerator(parts: {
 }
 
 export interface ModelFolderOptions {
-  /** Keep the UNet's weights in host memory (SD 2.1 on wasm, whose heap cannot hold them). */
-  readonly host?: boolean;
+  /**
+   * Keep the UNet's weights in host memory, uploaded per layer: needed for SD 2.1 on wasm, whose heap cannot hold
+   * them. 'sd' does so only when the folder holds SD 2.1 (not codiff-lite's small UNet). Default false.
+   */
+  readonly host?: boolean | 'sd';
   /** diffusers weight variant of `unet/` and `vae/`, e.g. 'fp16'. */
   readonly variant?: string;
   readonly limits?: CheckpointLimits;
@@ -109,10 +112,13 @@ export interface ModelFolderOptions {
 export async function loadModelFolder(folder: ModelFolder, options: ModelFolderOptions = {}): Promise<CodiffGenerator> {
   const files = await findModelFiles(folder);
   const open = async (path: string) => (await folder.open(path))!;
+  const vae = subfolder(folder, 'vae');
+  const vaeConfig = await readFolderJson(vae, 'config.json');
+  const host = options.host === 'sd' ? !isStandIn(vaeConfig) : options.host;
   return assembleGenerator({
     checkpoint: async () => readCodiffCheckpointFrom(await open(files.checkpoint), options.limits),
     cave: async () => readCaveFrom(await open(files.cave), options.limits),
-    unet: () => loadUNetFrom(subfolder(folder, 'unet'), { host: options.host, variant: options.variant }),
-    vae: () => loadLatentAutoencoderFrom(subfolder(folder, 'vae'), options.variant),
+    unet: () => loadUNetFrom(subfolder(folder, 'unet'), { host, variant: options.variant }),
+    vae: () => latentAutoencoder(vae, vaeConfig, options.variant),
   });
 }

@@ -10,7 +10,7 @@ import { writeFileAtomic } from '@codiff/image-io/node';
 import { checkpointMetadata, type CodiffCheckpoint } from './checkpoint.js';
 import { PipelineError } from './errors.js';
 import type { CodiffGenerator } from './generator.js';
-import { assembleGenerator, findModelFiles, loadLatentAutoencoderFrom, readCodiffCheckpointFrom } from './model-files.js';
+import { assembleGenerator, loadLatentAutoencoderFrom, loadModelFolder, readCodiffCheckpointFrom, type ModelFolderOptions } from './model-files.js';
 import { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
 
 /**
@@ -55,7 +55,7 @@ export function loadLatentAutoencoder(dir: string, variant?: string): Promise<Au
 }
 
 /**
- * Write a generator whose UNet was trained in full (codiff-lite) as a model folder `codiffFolderFiles` reads:
+ * Write a generator whose UNet was trained in full (codiff-lite) as a model folder `loadCodiffFolder` reads:
  * `unet/` (diffusers layout), `vae/config.json` (the stand-in), `codiff.safetensors` (proj) and `cave.safetensors`.
  * F16 halves the files (the shipped model); training checkpoints keep F32.
  */
@@ -75,11 +75,10 @@ export async function saveCodiffModel(g: CodiffGenerator, dir: string, dtype: 'F
 }
 
 /**
- * A model folder: SD 2.1-base's `unet/` and `vae/` (diffusers) — or codiff-lite's trained `unet/` and stand-in
- * `vae/config.json` —, the generator checkpoint (`codiff.safetensors`,
- * `codiff.pkl` or `model.pkl`) and CaVE (`cave.safetensors` or `cave.pth`). What is missing is named.
+ * The generator of a model folder on disk: SD 2.1-base's `unet/` and `vae/` (diffusers) — or codiff-lite's trained
+ * `unet/` and stand-in `vae/config.json` —, the generator checkpoint (`codiff.safetensors`, `codiff.pkl` or
+ * `model.pkl`) and CaVE (`cave.safetensors` or `cave.pth`). What is missing is named.
  */
-export async function codiffFolderFiles(dir: string): Promise<Omit<CodiffFiles, 'host' | 'variant'>> {
-  const { checkpoint, cave } = await findModelFiles(diskFolder(dir));
-  return { sd: dir, checkpoint: join(dir, checkpoint), cave: join(dir, cave) };
+export function loadCodiffFolder(dir: string, options: ModelFolderOptions = {}): Promise<CodiffGenerator> {
+  return loadModelFolder(diskFolder(dir), options);
 }

@@ -134,7 +134,9 @@ describe('official checkpoint (codiff-tiny/model.pkl)', () => {
       ['cave.pth', readFileSync(golden('codiff-tiny', 'cave.pth'))],
     ]);
     const before = tf.memory().numTensors;
-    const g = await loadModelFolder(bytesFolder('picked', async (path) => files.get(path)));
+    // host: 'sd' keeps SD's UNet in host memory (what wasm needs for SD 2.1) and gives the same output.
+    const g = await loadModelFolder(bytesFolder('picked', async (path) => files.get(path)), { host: 'sd' });
+    expect(new Set(g.unet.parameters().map((p) => p.placement))).toEqual(new Set(['host']));
     const lq = nhwcTensor(tensorAt(cases, 'caseA.lq'));
     const out = g.forward(lq);
     await expectClose(out.eps, tensorAt(cases, 'caseA.mean.eps'), 'eps');

@@ -9,7 +9,7 @@ import { UNet2DConditionModel, unetConfigFromDiffusers, unetConfigToDiffusers } 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendsUnderTest, golden } from '../../../test-support/tfjs.js';
 import { CodiffGenerator, loadModelFolder, PipelineError, PixelUnshuffleAutoencoder, pixelUnshuffleConfig, restoreImage, type Pixels } from '../src/index.js';
-import { codiffFolderFiles, loadCodiff, readCodiffCheckpoint, saveCodiffCheckpoint, saveCodiffModel } from '../src/node.js';
+import { loadCodiffFolder, readCodiffCheckpoint, saveCodiffCheckpoint, saveCodiffModel } from '../src/node.js';
 
 const BACKENDS = await backendsUnderTest();
 
@@ -91,12 +91,12 @@ describe('a generator with a UNet trained in full on the stand-in (codiff-liteâ€
     );
   });
 
-  it('saves as a model folder that loadCodiff reads back to the same restoration', async () => {
+  it('saves as a model folder that loadCodiffFolder reads back to the same restoration', async () => {
     expect(unetConfigFromDiffusers(unetConfigToDiffusers(g.unet.config))).toEqual(g.unet.config);
     const model = join(dir, 'model');
     await saveCodiffModel(g, model);
     expect(readdirSync(model).sort()).toEqual(['cave.safetensors', 'codiff.safetensors', 'unet', 'vae']);
-    const loaded = await loadCodiff(await codiffFolderFiles(model));
+    const loaded = await loadCodiffFolder(model);
     expect(loaded.training).toBe('full');
     expect(loaded.vae).toBeInstanceOf(PixelUnshuffleAutoencoder);
     const lq = tf.tidy(() => tf.add(tf.mul(ramp([1, 64, 96, 3]), 0.4), 0.5) as tf.Tensor4D);
@@ -105,7 +105,14 @@ describe('a generator with a UNet trained in full on the stand-in (codiff-liteâ€
     // The same folder through a file reader (what a page does with fetch) gives the same generator.
     const reader = (read: (path: string) => Promise<Uint8Array | undefined>) => bytesFolder('served', read);
     const fromDisk = (path: string) => readFile(join(model, path)).then((b) => new Uint8Array(b), () => undefined);
-    const viaReader = await loadModelFolder(reader(fromDisk));
+    // With a listing (a site's manifest), every file is read once and no other name is tried; host: 'sd' leaves
+    // this small UNet on the device.
+    const listed = new Set(['unet/config.json', 'unet/diffusion_pytorch_model.safetensors', 'vae/config.json', 'codiff.safetensors', 'cave.safetensors']);
+    const reads: string[] = [];
+    const served = bytesFolder('served', (path) => (reads.push(path), listed.has(path) ? fromDisk(path) : Promise.resolve(undefined)), async (path) => listed.has(path));
+    const viaReader = await loadModelFolder(served, { host: 'sd' });
+    expect(reads.sort()).toEqual([...listed].sort());
+    expect(new Set(viaReader.unet.parameters().map((p) => p.placement))).toEqual(new Set(['device']));
     const r = viaReader.forward(lq);
     expect(await r.image.data()).toEqual(await a.image.data());
     tf.dispose(Object.values(r));
@@ -121,7 +128,7 @@ describe('a generator with a UNet trained in full on the stand-in (codiff-liteâ€
     // F16 (the shipped form) stays within half precision of the weights.
     const half = join(dir, 'half');
     await saveCodiffModel(g, half, 'F16');
-    const h = await loadCodiff(await codiffFolderFiles(half));
+    const h = await loadCodiffFolder(half);
     const c = h.forward(lq);
     const err = tf.tidy(() => tf.max(tf.abs(tf.sub(c.image, a.image))).dataSync()[0]);
     expect(err).toBeLessThan(2e-2);

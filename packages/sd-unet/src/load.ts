@@ -36,9 +36,7 @@ async function loadDiffusersModel<M extends Module>(
   options: LoadOptions,
   keys: { rename?: (key: string) => string; skip?: (key: string) => boolean } = {},
 ): Promise<M> {
-  const configFile = await folder.open('config.json');
-  if (!configFile) throw new NnError(`${folder.where('config.json')}: no such file (expected a diffusers model folder)`);
-  await configFile.close?.();
+  if (!(await folder.has('config.json'))) throw new NnError(`${folder.where('config.json')}: no such file (expected a diffusers model folder)`);
   const config = await readFolderJson(folder, 'config.json');
   if (config._class_name !== undefined && config._class_name !== className) {
     throw new NnError(`${folder.where('')} holds a ${String(config._class_name)}, not a ${className}`);

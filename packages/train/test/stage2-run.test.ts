@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { useBackend } from '@codiff/nn';
 import { loadCave } from '@codiff/cave/node';
 import { CodiffGenerator } from '@codiff/pipeline';
-import { codiffFolderFiles, loadCodiff, readCodiffCheckpoint } from '@codiff/pipeline/node';
+import { loadCodiffFolder, readCodiffCheckpoint } from '@codiff/pipeline/node';
 import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
 import { loadUNet, loadVae } from '@codiff/sd-unet/node';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -105,7 +105,7 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     expect([r.step, r.stopped]).toEqual([4, false]);
     const steps = readFileSync(join(full, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((x) => x.type === 'train');
     for (const s of steps) expect(s.gan).toBe(0);
-    const trained = await loadCodiff(await codiffFolderFiles(join(full, 'model')));
+    const trained = await loadCodiffFolder(join(full, 'model'));
     expect(trained.training).toBe('full');
     const start = new CodiffGenerator({ unet: new UNet2DConditionModel(unetConfigFromDiffusers(config.model.unet)), vae: trained.vae, cave: await loadCave(base.cave) }, { training: 'full' });
     initGenerator(start, config.seed);

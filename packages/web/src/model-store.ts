@@ -39,15 +39,13 @@ export async function openSiteModel(modelUrl: string, onBytes: (done: number, to
   }
   let done = 0;
   let fetched = 0;
-  const listed = new Set(manifest.files.map((f) => f.path));
   // Files the manifest does not list (the other names a model folder may use) are not there: no request for them.
-  // Loading opens some files twice (to see which names the folder uses, then to read them): each is fetched once.
-  const fetches = new Map<string, Promise<Uint8Array>>();
-  const folder = bytesFolder(modelUrl.replace(/\/$/, ''), async (path) => {
-    if (!listed.has(path)) return undefined;
-    if (!fetches.has(path)) fetches.set(path, fetchFile(path));
-    return fetches.get(path);
-  });
+  const listed = new Set(manifest.files.map((f) => f.path));
+  const folder = bytesFolder(
+    modelUrl.replace(/\/$/, ''),
+    async (path) => (listed.has(path) ? fetchFile(path) : undefined),
+    async (path) => listed.has(path),
+  );
   const fetchFile = async (path: string) => {
     const url = new URL(path, modelUrl).href;
     let file = await cache?.match(url);
@@ -93,6 +91,7 @@ export function folderModel(files: readonly { path: string; file: File }[]): Ope
   const name = files[0]?.path.split('/')[0] ?? 'folder';
   const folder: ModelFolder = {
     where: (path) => `${name}/${path}`,
+    has: async (path) => byPath.has(path),
     open: async (path) => {
       const file = byPath.get(path);
       return file && { name: `${name}/${path}`, size: file.size, read: async (offset, length) => new Uint8Array(await file.slice(offset, offset + length).arrayBuffer()) };

@@ -7,8 +7,8 @@ import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.
 import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { decodeImage, encodePng, readImageHeader } from '@codiff/image-io';
 import { encodeJpeg, readJpegInfo } from '@codiff/jpeg-codec';
-import { readFolderJson, subfolder, useBackend } from '@codiff/nn';
-import { loadModelFolder, PIXEL_UNSHUFFLE_CLASS, restoreImage, type CodiffGenerator, type Pixels } from '@codiff/pipeline';
+import { useBackend } from '@codiff/nn';
+import { loadModelFolder, restoreImage, type CodiffGenerator, type Pixels } from '@codiff/pipeline';
 import { folderModel, openSiteModel, type OpenedModel } from './model-store.js';
 import type { BackendChoice, FromWorker, Rgba, ToWorker } from './protocol.js';
 
@@ -78,8 +78,7 @@ async function startBackend(requested: BackendChoice | undefined): Promise<Backe
 
 async function load(model: OpenedModel): Promise<void> {
   // SD 2.1's UNet does not fit the wasm heap: its weights stay in host memory and are uploaded per layer.
-  const sdBased = (await readFolderJson(subfolder(model.folder, 'vae'), 'config.json'))._class_name !== PIXEL_UNSHUFFLE_CLASS;
-  const next = await loadModelFolder(model.folder, { host: sdBased && backend === 'wasm' });
+  const next = await loadModelFolder(model.folder, { host: backend === 'wasm' ? 'sd' : false });
   generator?.dispose();
   generator = next;
   const threads = backend === 'wasm' ? getThreadsCount() : undefined;
