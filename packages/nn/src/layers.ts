@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NnError } from './errors.js';
 import { Module, type Parameter } from './module.js';
-import { matMul } from './ops.js';
+import { conv2dWithBias } from './gradients.js';
+import { channelSum, matMul } from './ops.js';
 
 /**
  * An extra path added to a layer's output, computed from the same input: y = layer(x) + Σ branch(x). This is how
@@ -43,8 +44,9 @@ export class Conv2d extends Module {
     return tf.tidy(() => {
       const p = this.options.padding ?? 0;
       const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
-      const y = tf.conv2d(x, this.weight.value as tf.Tensor4D, this.options.stride ?? 1, p === 0 ? 'valid' : pad);
-      return withBranches(this.bias ? tf.add(y, this.bias.value) : y, x, this.branches);
+      const [filter, stride] = [this.weight.value as tf.Tensor4D, this.options.stride ?? 1];
+      const y = this.bias ? conv2dWithBias(x, filter, this.bias.value as tf.Tensor1D, stride, p === 0 ? 'valid' : pad) : tf.conv2d(x, filter, stride, p === 0 ? 'valid' : pad);
+      return withBranches(y, x, this.branches);
     });
   }
 }
@@ -110,17 +112,33 @@ export class BatchNorm2d extends Module {
   }
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const eps = this.options.eps ?? 1e-5;
-      let mean: tf.Tensor = this.runningMean.value;
-      let variance: tf.Tensor = this.runningVar.value;
-      if (this.training) {
-        ({ mean, variance } = tf.moments(x, [0, 1, 2]));
-        this.updateRunningStatistics(mean, variance, x.size / this.channels);
-      }
-      const scale = tf.mul(tf.rsqrt(tf.add(variance, eps)), this.weight.value);
-      return tf.add(tf.mul(tf.sub(x, mean), scale), this.bias.value) as tf.Tensor4D;
+    const eps = this.options.eps ?? 1e-5;
+    const [gamma, beta] = [this.weight.value as tf.Tensor1D, this.bias.value as tf.Tensor1D];
+    if (!this.training) return tf.batchNorm(x, this.runningMean.value as tf.Tensor1D, this.runningVar.value as tf.Tensor1D, beta, gamma, eps);
+    // Train mode as one op with the analytic gradient (as torch's): a few passes over the activations instead of the
+    // dozen that differentiating the moments op by op takes.
+    const n = x.size / this.channels;
+    const normalise = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [input, g, b, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+      const mean = tf.div(channelSum(input), n) as tf.Tensor1D;
+      const variance = tf.div(channelSum(tf.square(tf.sub(input, mean))), n) as tf.Tensor1D;
+      this.updateRunningStatistics(mean, variance, n);
+      save([input, mean, variance, g]);
+      return {
+        value: tf.batchNorm(input, mean, variance, b, g, eps),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xs, m, v, w] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+          const normalised = tf.batchNorm(xs, m, v, undefined, undefined, eps);
+          const dBeta = channelSum(dy);
+          const dGamma = channelSum(tf.mul(dy, normalised));
+          // dx = γ/σ · (dy − (dβ + x̂·dγ)/n)
+          const scale = tf.mul(w, tf.rsqrt(tf.add(v, eps)));
+          const dx = tf.sub(tf.mul(dy, scale), tf.add(tf.mul(normalised, tf.mul(scale, tf.div(dGamma, n))), tf.mul(scale, tf.div(dBeta, n))));
+          return [dx, dGamma, dBeta];
+        },
+      };
     });
+    return normalise(x, gamma, beta) as tf.Tensor4D;
   }
 
   private updateRunningStatistics(mean: tf.Tensor, biasedVariance: tf.Tensor, n: number): void {

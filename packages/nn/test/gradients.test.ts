@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { conv2dFilterGradient, conv2dInputGradient, useBackend } from '../src/index.js';
+import { BatchNorm2d, conv2dFilterGradient, conv2dInputGradient, useBackend } from '../src/index.js';
+import { conv2dWithBias } from '../src/gradients.js';
+import { channelSum } from '../src/ops.js';
 
 /** ‖a − b‖₂ / ‖b‖₂ */
 export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -24,6 +26,8 @@ const CASES: Case[] = [
   { name: 'batch 8: 3×3 pad 1', x: [8, 7, 9, 4], k: 3, cout: 5, stride: 1, pad: 1 },
   { name: 'batch 8: 4×4 stride 4 (CaVE’s downsampler)', x: [8, 12, 16, 3], k: 4, cout: 5, stride: 4, pad: 'valid' },
   { name: 'batch 8: 3×3 stride 2 valid, odd size', x: [8, 9, 7, 3], k: 3, cout: 2, stride: 2, pad: 'valid' },
+  // kernel = stride, unpadded: dX by one matMul; an odd size leaves a row and a column no output reads.
+  { name: '2×2 stride 2 valid, odd size', x: [2, 9, 7, 3], k: 2, cout: 4, stride: 2, pad: 'valid' },
 ];
 
 /** d(Σ w ⊙ conv(x, f))/d{x, f} through the registered gradient on the current backend. */
@@ -82,5 +86,89 @@ describe('MatMul gradients on wasm (explicit transposes)', () => {
     const ours = run();
     expect(relL2(ours[0], ref[0])).toBeLessThan(1e-5);
     expect(relL2(ours[1], ref[1])).toBeLessThan(1e-5);
+  });
+});
+
+describe('bias and BatchNorm gradients (channel sums without wasm\'s slow Sum)', () => {
+  const random = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
+  /** Each tensor's values, read on the current backend. */
+  const values = (ts: tf.Tensor[]) => ts.map((t) => Float32Array.from(t.dataSync()));
+  const expectClose = (ours: Float32Array[], ref: Float32Array[], tolerance: number) => ours.forEach((o, i) => expect(relL2(o, ref[i]), `output ${i}`).toBeLessThan(tolerance));
+
+  it('channelSum equals tf.sum over the leading axes, row counts divisible by 32 or not', async () => {
+    for (const shape of [[4, 8, 8, 5], [3, 7, 5, 6], [40, 3]]) {
+      const run = () => tf.tidy(() => values([channelSum(random(shape, 1)), tf.sum(random(shape, 1), [...Array(shape.length - 1).keys()])]));
+      await useBackend('wasm');
+      const [ours, stock] = run();
+      expect(relL2(ours, stock)).toBeLessThan(1e-6);
+    }
+  });
+
+  it('conv2dWithBias (one fused convolution on wasm) has the gradients of conv2d + add on cpu', async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const [x, f, b] = [random([8, 9, 7, 3], 1) as tf.Tensor4D, random([3, 3, 3, 4], 2) as tf.Tensor4D, random([4], 3) as tf.Tensor1D];
+        const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [1, 1], [1, 1], [0, 0]];
+        const loss = (xi: tf.Tensor, fi: tf.Tensor, bi: tf.Tensor) => {
+          const y = conv2dWithBias(xi as tf.Tensor4D, fi as tf.Tensor4D, bi as tf.Tensor1D, 2, pad);
+          return tf.sum(tf.mul(y, random(y.shape, 4)));
+        };
+        const { value, grads } = tf.valueAndGrads(loss)([x, f, b]);
+        return values([value, ...grads]);
+      });
+    await useBackend('cpu');
+    const ref = run();
+    await useBackend('wasm');
+    expectClose(run(), ref, 1e-5);
+  });
+
+  it('a bias added with tf.add gets its gradient as a channel sum on wasm; other broadcasts keep the stock gradient', async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const [x, b, s] = [random([4, 6, 8, 5], 1), random([5], 2), random([1, 6, 1, 5], 3)];
+        const { grads } = tf.valueAndGrads((xi: tf.Tensor, bi: tf.Tensor, si: tf.Tensor) => tf.sum(tf.mul(tf.add(tf.add(bi, xi), si), random(x.shape, 4))))([x, b, s]);
+        return values(grads);
+      });
+    await useBackend('cpu');
+    const ref = run();
+    await useBackend('wasm');
+    expectClose(run(), ref, 1e-6);
+  });
+
+  it('BatchNorm2d in train mode: output, gradients and running statistics equal differentiating the moments op by op', async () => {
+    const [shape, eps, momentum] = [[8, 6, 10, 4], 1e-4, 0.9];
+    const run = (fused: boolean) => {
+      const bn = new BatchNorm2d(4, { eps, momentum }).train();
+      bn.weight.variable.assign(random([4], 2));
+      bn.bias.variable.assign(random([4], 3));
+      const out = tf.tidy(() => {
+        const x = tf.add(tf.mul(random(shape, 1), 3), 0.5);
+        const target = random(shape, 4);
+        const reference = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+          const { mean, variance } = tf.moments(xi, [0, 1, 2]);
+          return tf.add(tf.mul(tf.div(tf.sub(xi, mean), tf.sqrt(tf.add(variance, eps))), g), b);
+        };
+        const forward = fused ? (xi: tf.Tensor) => bn.forward(xi as tf.Tensor4D) : (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => reference(xi, g, b);
+        const { value, grads } = tf.valueAndGrads((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(forward(xi, g, b), target)))([x, bn.weight.value, bn.bias.value]);
+        return values([value, ...grads, bn.runningMean.value, bn.runningVar.value]);
+      });
+      bn.dispose();
+      return out;
+    };
+    await useBackend('cpu');
+    const ref = run(false);
+    const n = 8 * 6 * 10;
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await useBackend(backend);
+      const ours = run(true);
+      expectClose(ours.slice(0, 4), ref.slice(0, 4), 1e-5);
+      // Running statistics: torch's momentum 0.9 blends 90 % of the batch's mean and unbiased variance into 0 and 1.
+      const { mean, variance } = tf.tidy(() => {
+        const m = tf.moments(tf.add(tf.mul(random(shape, 1), 3), 0.5), [0, 1, 2]);
+        return { mean: m.mean.dataSync().slice(), variance: m.variance.dataSync().slice() };
+      });
+      expect(relL2(ours[4], mean.map((m) => 0.9 * m))).toBeLessThan(1e-5);
+      expect(relL2(ours[5], variance.map((v) => 0.1 + 0.9 * v * (n / (n - 1))))).toBeLessThan(1e-5);
+    }
   });
 });

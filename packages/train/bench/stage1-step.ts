@@ -1,6 +1,6 @@
 // Stage-1 step time (forward + backward + Adam) of a CaVE configuration on one backend, in this process.
-//   tsx bench/stage1-step.ts --channels 16,32,64,128 --blocks 2 --patch 96 --batch 8 --threads 2 [--steps 5]
-// Prints one JSON line. bench/vs-torch.sh runs it beside PyTorch on the same configuration.
+//   tsx bench/stage1-step.ts --channels 16,32,64,128 --blocks 2 --patch 96 --batch 8 --threads 2 [--steps 5] [--profile]
+// Prints one JSON line (--profile: then the kernels of one step by time, to stderr). bench/vs-torch.sh runs it beside PyTorch on the same configuration.
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, type BackendName } from '@codiff/nn';
@@ -16,6 +16,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1' },
     backend: { type: 'string', default: 'wasm' },
     steps: { type: 'string', default: '5' },
+    profile: { type: 'boolean', default: false },
   },
 });
 const channels = values.channels.split(',').map(Number) as [number, number, number, number];
@@ -25,13 +26,27 @@ const cave = new CaVE({ channels, blocks }).train();
 const adam = new Adam(cave.namedTrainableParameters(), { lr: 1e-4 });
 const data = tf.tidy(() => ({ lq: tf.randomUniform([batch, patch, patch, 3]) as tf.Tensor4D, hq: tf.randomUniform([batch, patch, patch, 3]) as tf.Tensor4D, target: tf.randomUniform([batch]) as tf.Tensor1D }));
 const times: number[] = [];
-for (let s = 0; s < steps + 1; s++) {
-  const t0 = performance.now();
+const step = async () => {
   const { value, grads } = gradientsOf(() => stage1Losses(cave, data).total, adam);
   adam.step(grads);
   await value.data();
   tf.dispose([value, ...grads.values()]);
+};
+for (let s = 0; s < steps + 1; s++) {
+  const t0 = performance.now();
+  await step();
   if (s > 0) times.push(performance.now() - t0); // the first step compiles kernels / warms caches
+}
+if (values.profile) {
+  const profile = await tf.profile(step);
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  for (const k of profile.kernels) {
+    const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+    byKernel.set(k.name, { ms: entry.ms + (k.kernelTimeMs as number), calls: entry.calls + 1 });
+  }
+  const total = [...byKernel.values()].reduce((n, k) => n + k.ms, 0);
+  console.error(`kernels of one step: ${total.toFixed(0)} ms`);
+  for (const [name, k] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) console.error(`${name.padEnd(28)} ${k.ms.toFixed(1).padStart(8)} ms ${String(k.calls).padStart(5)} calls`);
 }
 times.sort((a, b) => a - b);
 const peakRss = process.resourceUsage().maxRSS * 1024;

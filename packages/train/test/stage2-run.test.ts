@@ -77,7 +77,8 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     const resumed = await trainStage2({ ...base, config, out: split, resume: true });
     expect(resumed.step).toBe(config.steps);
     expect(readFileSync(join(split, 'codiff.safetensors'))).toEqual(readFileSync(join(full, 'codiff.safetensors')));
-  });
+    // Three runs of a tiny SD on 2 cores: about 100 s.
+  }, 300_000);
 
   it('bad set-ups stop with one line before training', async () => {
     const config = await loadStage2Config('tiny');
