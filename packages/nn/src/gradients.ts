@@ -29,7 +29,10 @@ export function conv2dFilterGradient(
 
 function filterGradientAsConv(padded: tf.Tensor4D, filterShape: readonly number[], dy: tf.Tensor4D, stride: [number, number]): tf.Tensor4D {
   const [kh, kw, cin, cout] = filterShape;
-  const channelsAsBatch = tf.transpose(padded, [3, 1, 2, 0]) as tf.Tensor4D;
+  // [b, H, W, c] → [c, H, W, b] as a 2-D then a 3-D transpose: wasm runs the two 2× faster than the one 4-D one.
+  const [b, h, w] = padded.shape;
+  const channelsFirst = tf.reshape(tf.transpose(tf.reshape(padded, [b * h * w, cin])), [cin, b, h * w]);
+  const channelsAsBatch = tf.reshape(tf.transpose(channelsFirst, [0, 2, 1]), [cin, h, w, b]) as tf.Tensor4D;
   const dyAsFilter = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
   const dilated = stride[0] === 1 && stride[1] === 1 ? 1 : stride;
   let dw = tf.conv2d(channelsAsBatch, dyAsFilter, 1, 'valid', 'NHWC', dilated);
