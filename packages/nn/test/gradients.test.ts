@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { BatchNorm2d, conv2dFilterGradient, conv2dInputGradient, useBackend } from '../src/index.js';
+import { BatchNorm2d, conv2dFilterGradient, conv2dInputGradient, scaledDotProductAttention, useBackend } from '../src/index.js';
 import { conv2dWithBias } from '../src/gradients.js';
 import { channelSum } from '../src/ops.js';
 
@@ -169,6 +169,31 @@ describe('bias and BatchNorm gradients (channel sums without wasm\'s slow Sum)',
       });
       expect(relL2(ours[4], mean.map((m) => 0.9 * m))).toBeLessThan(1e-5);
       expect(relL2(ours[5], variance.map((v) => 0.1 + 0.9 * v * (n / (n - 1))))).toBeLessThan(1e-5);
+    }
+  });
+});
+
+describe('scaledDotProductAttention (per batch element and head)', () => {
+  it.each([[1, 2], [3, 2], [2, 1]])('batch %i, %i heads: value and gradients equal batched attention on cpu', async (batch, heads) => {
+    const run = (ours: boolean) =>
+      tf.tidy(() => {
+        const [q, k, v] = [[batch, 5, 6], [batch, 7, 6], [batch, 7, 6]].map((shape, i) => tf.randomNormal(shape, 0, 1, 'float32', i + 1));
+        const w = tf.randomNormal([batch, 5, 6], 0, 1, 'float32', 9);
+        const reference = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) => {
+          const split = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [batch, t.shape[1]!, heads, 6 / heads]), [0, 2, 1, 3]) as tf.Tensor4D;
+          const scores = tf.softmax(tf.mul(tf.matMul(split(qi), split(ki), false, true), 1 / Math.sqrt(6 / heads)));
+          return tf.reshape(tf.transpose(tf.matMul(scores, split(vi)), [0, 2, 1, 3]), [batch, 5, 6]);
+        };
+        const f = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) =>
+          tf.sum(tf.mul(ours ? scaledDotProductAttention(qi as tf.Tensor3D, ki as tf.Tensor3D, vi as tf.Tensor3D, heads) : reference(qi, ki, vi), w));
+        const { value, grads } = tf.valueAndGrads(f)([q, k, v]);
+        return [value, ...grads].map((t) => Float32Array.from(t.dataSync()));
+      });
+    await useBackend('cpu');
+    const ref = run(false);
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await useBackend(backend);
+      run(true).forEach((o, i) => expect(relL2(o, ref[i]), `${backend} output ${i}`).toBeLessThan(1e-5));
     }
   });
 });

@@ -1,0 +1,50 @@
+// Stage-2 step time (generator forward, MSE + LPIPS-squeeze, backward, AdamW) of the lite configuration, in this
+// process; --profile lists the kernels of one step.
+//   tsx bench/stage2-step.ts [--batch 16] [--threads 2] [--steps 3] [--profile]
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { ParameterGroup, useBackend } from '@codiff/nn';
+import { CaVE } from '@codiff/cave';
+import { CodiffGenerator, PixelUnshuffleAutoencoder, pixelUnshuffleConfig } from '@codiff/pipeline';
+import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
+import { loadLpipsSqueeze } from '@codiff/losses/node';
+import { AdamW, gradientsOf, generatorLosses } from '../src/index.js';
+import { loadStage2Config } from '../src/node.js';
+import { sharedWeights } from '../../../test-support/golden.js';
+
+const { values } = parseArgs({ options: { batch: { type: 'string', default: '16' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '3' }, profile: { type: 'boolean', default: false } } });
+const [batch, threads, steps] = [values.batch, values.threads, values.steps].map(Number);
+await useBackend('wasm', { threads });
+const config = await loadStage2Config('lite');
+const model = config.model!;
+const g = new CodiffGenerator(
+  { unet: new UNet2DConditionModel(unetConfigFromDiffusers(model.unet)), vae: new PixelUnshuffleAutoencoder(pixelUnshuffleConfig(model.pixelUnshuffle)), cave: new CaVE({ channels: [16, 32, 64, 128], blocks: 2 }) },
+  { training: 'full', residual: model.residual },
+);
+const lpips = await loadLpipsSqueeze(sharedWeights('squeezenet1_1/features.safetensors'), sharedWeights('lpips/squeeze.safetensors'));
+const adam = new AdamW(new ParameterGroup(g.trainableParameters()).namedTrainableParameters(), { lr: 1e-4 });
+const p = config.patch;
+const data = tf.tidy(() => ({ lq: tf.randomUniform([batch, p, p, 3]) as tf.Tensor4D, hq: tf.randomUniform([batch, p, p, 3]) as tf.Tensor4D }));
+const step = async () => {
+  const { value, grads } = gradientsOf(() => generatorLosses(g, { score: (a, b) => lpips.score(a, b) }, undefined, data, { weights: config.weights }).total, adam);
+  adam.step(grads);
+  await value.data();
+  tf.dispose([value, ...grads.values()]);
+};
+const times: number[] = [];
+for (let s = 0; s < steps + 1; s++) {
+  const t0 = performance.now();
+  await step();
+  if (s > 0) times.push(performance.now() - t0);
+}
+if (values.profile) {
+  const profile = await tf.profile(step);
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  for (const k of profile.kernels) {
+    const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+    byKernel.set(k.name, { ms: entry.ms + (k.kernelTimeMs as number), calls: entry.calls + 1 });
+  }
+  for (const [name, k] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) console.error(`${name.padEnd(28)} ${k.ms.toFixed(1).padStart(8)} ms ${String(k.calls).padStart(5)} calls`);
+}
+times.sort((a, b) => a - b);
+console.log(JSON.stringify({ config: 'stage2-lite', threads, batch, patch: p, medianStepMs: times[times.length >> 1] }));
