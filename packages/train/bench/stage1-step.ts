@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, type BackendName } from '@codiff/nn';
 import { CaVE, caveParameterCount } from '@codiff/cave';
 import { Adam, gradientsOf, stage1Losses } from '../src/index.js';
+import { medianStepMs, printKernelProfile } from './step-timing.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,29 +26,13 @@ await useBackend(values.backend as BackendName, { threads });
 const cave = new CaVE({ channels, blocks }).train();
 const adam = new Adam(cave.namedTrainableParameters(), { lr: 1e-4 });
 const data = tf.tidy(() => ({ lq: tf.randomUniform([batch, patch, patch, 3]) as tf.Tensor4D, hq: tf.randomUniform([batch, patch, patch, 3]) as tf.Tensor4D, target: tf.randomUniform([batch]) as tf.Tensor1D }));
-const times: number[] = [];
 const step = async () => {
   const { value, grads } = gradientsOf(() => stage1Losses(cave, data).total, adam);
   adam.step(grads);
   await value.data();
   tf.dispose([value, ...grads.values()]);
 };
-for (let s = 0; s < steps + 1; s++) {
-  const t0 = performance.now();
-  await step();
-  if (s > 0) times.push(performance.now() - t0); // the first step compiles kernels / warms caches
-}
-if (values.profile) {
-  const profile = await tf.profile(step);
-  const byKernel = new Map<string, { ms: number; calls: number }>();
-  for (const k of profile.kernels) {
-    const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
-    byKernel.set(k.name, { ms: entry.ms + (k.kernelTimeMs as number), calls: entry.calls + 1 });
-  }
-  const total = [...byKernel.values()].reduce((n, k) => n + k.ms, 0);
-  console.error(`kernels of one step: ${total.toFixed(0)} ms`);
-  for (const [name, k] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) console.error(`${name.padEnd(28)} ${k.ms.toFixed(1).padStart(8)} ms ${String(k.calls).padStart(5)} calls`);
-}
-times.sort((a, b) => a - b);
+const median = await medianStepMs(step, steps);
+if (values.profile) await printKernelProfile(step);
 const peakRss = process.resourceUsage().maxRSS * 1024;
-console.log(JSON.stringify({ backend: values.backend, threads, channels, blocks, patch, batch, parameters: caveParameterCount(cave), medianStepMs: times[times.length >> 1], peakRssMiB: Math.round(peakRss / 2 ** 20) }));
+console.log(JSON.stringify({ backend: values.backend, threads, channels, blocks, patch, batch, parameters: caveParameterCount(cave), medianStepMs: median, peakRssMiB: Math.round(peakRss / 2 ** 20) }));

@@ -11,6 +11,7 @@ import { loadLpipsSqueeze } from '@codiff/losses/node';
 import { AdamW, gradientsOf, generatorLosses } from '../src/index.js';
 import { loadStage2Config } from '../src/node.js';
 import { sharedWeights } from '../../../test-support/golden.js';
+import { medianStepMs, printKernelProfile } from './step-timing.js';
 
 const { values } = parseArgs({ options: { batch: { type: 'string', default: '16' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '3' }, profile: { type: 'boolean', default: false } } });
 const [batch, threads, steps] = [values.batch, values.threads, values.steps].map(Number);
@@ -31,20 +32,6 @@ const step = async () => {
   await value.data();
   tf.dispose([value, ...grads.values()]);
 };
-const times: number[] = [];
-for (let s = 0; s < steps + 1; s++) {
-  const t0 = performance.now();
-  await step();
-  if (s > 0) times.push(performance.now() - t0);
-}
-if (values.profile) {
-  const profile = await tf.profile(step);
-  const byKernel = new Map<string, { ms: number; calls: number }>();
-  for (const k of profile.kernels) {
-    const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
-    byKernel.set(k.name, { ms: entry.ms + (k.kernelTimeMs as number), calls: entry.calls + 1 });
-  }
-  for (const [name, k] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) console.error(`${name.padEnd(28)} ${k.ms.toFixed(1).padStart(8)} ms ${String(k.calls).padStart(5)} calls`);
-}
-times.sort((a, b) => a - b);
-console.log(JSON.stringify({ config: 'stage2-lite', threads, batch, patch: p, medianStepMs: times[times.length >> 1] }));
+const median = await medianStepMs(step, steps);
+if (values.profile) await printKernelProfile(step);
+console.log(JSON.stringify({ config: 'stage2-lite', threads, batch, patch: p, medianStepMs: median }));
