@@ -110,6 +110,28 @@ function blockConvInputGradient(xShape: readonly [number, number, number, number
   return tf.pad(dx, [[0, 0], [0, xShape[1] - h * k], [0, xShape[2] - w * k], [0, 0]]);
 }
 
+type GradMap = { [input: string]: () => tf.Tensor };
+
+/**
+ * The input and filter gradients of a Conv2D (NHWC, dilation 1) with the helpers above, each a closure: TF.js calls
+ * only those an input needs (a frozen layer's weights get none), each inside its own tidy.
+ */
+function convolutionGradients(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  strides: number | [number, number],
+  pad: tf.Conv2DAttrs['pad'],
+  dimRoundingMode?: tf.Conv2DAttrs['dimRoundingMode'],
+): GradMap {
+  const info = tf.backend_util.computeConv2DInfo(x.shape, filter.shape, strides, 1, pad, dimRoundingMode);
+  const stride: [number, number] = [info.strideHeight, info.strideWidth];
+  return {
+    x: () => conv2dInputGradient(x.shape, filter, dy, stride, info.padInfo),
+    filter: () => conv2dFilterGradient(x, filter.shape, dy, stride, info.padInfo),
+  };
+}
+
 /**
  * conv2d plus a per-channel bias. On wasm one XNNPACK convolution with the bias inside (the FusedConv2D kernel: no
  * pass of its own over the output), differentiated by the gradient registered below; elsewhere conv2d then add.
@@ -127,7 +149,6 @@ export function conv2dWithBias(
   return tf.engine().runKernel('FusedConv2D', { x, filter, bias }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
-// Each input's gradient is computed only when asked for (a frozen layer's weights get none).
 tf.registerGradient({
   kernelName: 'FusedConv2D',
   inputsToSave: ['x', 'filter'],
@@ -135,17 +156,9 @@ tf.registerGradient({
     const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
     const a = attrs as unknown as { strides: number; pad: 'valid' | [[number, number], [number, number], [number, number], [number, number]]; activation: string };
     if (a.activation !== 'linear') throw new Error(`FusedConv2D's gradient is registered for conv2dWithBias (linear), not ${a.activation}`);
-    const info = tf.backend_util.computeConv2DInfo(x.shape, filter.shape, a.strides, 1, a.pad);
-    const stride: [number, number] = [info.strideHeight, info.strideWidth];
-    return {
-      x: () => conv2dInputGradient(x.shape, filter, dy as tf.Tensor4D, stride, info.padInfo),
-      filter: () => conv2dFilterGradient(x, filter.shape, dy as tf.Tensor4D, stride, info.padInfo),
-      bias: () => channelSum(dy as tf.Tensor),
-    };
+    return { ...convolutionGradients(x, filter, dy as tf.Tensor4D, a.strides, a.pad), bias: () => channelSum(dy as tf.Tensor) };
   },
 });
-
-type GradMap = { [input: string]: () => tf.Tensor };
 
 /**
  * Replace `kernelName`'s gradient on the wasm backend. `wasmGradient` returns null for cases it leaves to TF.js's
@@ -171,13 +184,7 @@ overrideGradientOnWasm('Conv2D', ['x', 'filter'], (dy, saved, attrs) => {
   const a = attrs as unknown as tf.Conv2DAttrs;
   const dilations = typeof a.dilations === 'number' ? [a.dilations, a.dilations] : a.dilations;
   if (a.dataFormat !== 'NHWC' || dilations.some((d) => d !== 1)) return null;
-  const info = tf.backend_util.computeConv2DInfo(x.shape, filter.shape, a.strides, 1, a.pad, a.dimRoundingMode);
-  const stride: [number, number] = [info.strideHeight, info.strideWidth];
-  // TF.js calls each closure inside its own tidy: compute each gradient on its own.
-  return {
-    x: () => conv2dInputGradient(x.shape, filter, dy as tf.Tensor4D, stride, info.padInfo),
-    filter: () => conv2dFilterGradient(x, filter.shape, dy as tf.Tensor4D, stride, info.padInfo),
-  };
+  return convolutionGradients(x, filter, dy as tf.Tensor4D, a.strides, a.pad, a.dimRoundingMode);
 });
 
 overrideGradientOnWasm('BatchMatMul', ['a', 'b'], (dy, saved, attrs) => {

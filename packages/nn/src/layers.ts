@@ -43,9 +43,9 @@ export class Conv2d extends Module {
   forward(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const p = this.options.padding ?? 0;
-      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
+      const pad: 'valid' | [[number, number], [number, number], [number, number], [number, number]] = p === 0 ? 'valid' : [[0, 0], [p, p], [p, p], [0, 0]];
       const [filter, stride] = [this.weight.value as tf.Tensor4D, this.options.stride ?? 1];
-      const y = this.bias ? conv2dWithBias(x, filter, this.bias.value as tf.Tensor1D, stride, p === 0 ? 'valid' : pad) : tf.conv2d(x, filter, stride, p === 0 ? 'valid' : pad);
+      const y = this.bias ? conv2dWithBias(x, filter, this.bias.value as tf.Tensor1D, stride, pad) : tf.conv2d(x, filter, stride, pad);
       return withBranches(y, x, this.branches);
     });
   }
