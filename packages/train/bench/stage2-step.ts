@@ -9,7 +9,7 @@ import { CodiffGenerator, PixelUnshuffleAutoencoder, pixelUnshuffleConfig } from
 import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
 import { loadLpipsSqueeze } from '@codiff/losses/node';
 import { AdamW, gradientsOf, generatorLosses } from '../src/index.js';
-import { loadStage2Config } from '../src/node.js';
+import { loadStage1Config, loadStage2Config } from '../src/node.js';
 import { sharedWeights } from '../../../test-support/golden.js';
 import { medianStepMs, printKernelProfile } from './step-timing.js';
 
@@ -17,9 +17,11 @@ const { values } = parseArgs({ options: { batch: { type: 'string', default: '16'
 const [batch, threads, steps] = [values.batch, values.threads, values.steps].map(Number);
 await useBackend('wasm', { threads });
 const config = await loadStage2Config('lite');
+// The frozen CaVE of the lite run: stage 1's lite configuration (lite-b64 has the same widths).
+const caveConfig = (await loadStage1Config('lite')).model;
 const model = config.model!;
 const g = new CodiffGenerator(
-  { unet: new UNet2DConditionModel(unetConfigFromDiffusers(model.unet)), vae: new PixelUnshuffleAutoencoder(pixelUnshuffleConfig(model.pixelUnshuffle)), cave: new CaVE({ channels: [16, 32, 64, 128], blocks: 2 }) },
+  { unet: new UNet2DConditionModel(unetConfigFromDiffusers(model.unet)), vae: new PixelUnshuffleAutoencoder(pixelUnshuffleConfig(model.pixelUnshuffle)), cave: new CaVE(caveConfig) },
   { training: 'full', residual: model.residual },
 );
 const lpips = await loadLpipsSqueeze(sharedWeights('squeezenet1_1/features.safetensors'), sharedWeights('lpips/squeeze.safetensors'));
