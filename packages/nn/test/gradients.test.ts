@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { BatchNorm2d, conv2dFilterGradient, conv2dInputGradient, scaledDotProductAttention, useBackend } from '../src/index.js';
+import { PER_HEAD_MIN_SCORES } from '../src/attention.js';
 import { conv2dWithBias } from '../src/gradients.js';
 import { channelSum } from '../src/ops.js';
 
@@ -173,16 +174,18 @@ describe('bias and BatchNorm gradients (channel sums without wasm\'s slow Sum)',
   });
 });
 
-describe('scaledDotProductAttention (per batch element and head)', () => {
-  it.each([[1, 2], [3, 2], [2, 1]])('batch %i, %i heads: value and gradients equal batched attention on cpu', async (batch, heads) => {
+describe('scaledDotProductAttention (per head for large scores, batched for small)', () => {
+  // 5×7 scores take the batched path, 70×60 the per-head one.
+  it.each([[1, 2, 5, 7], [3, 2, 5, 7], [2, 1, 5, 7], [1, 2, 70, 60], [3, 2, 70, 60], [2, 1, 70, 60]])('batch %i, %i heads, %i×%i scores: value and gradients equal batched attention on cpu', async (batch, heads, queries, keys) => {
+    expect(queries * keys >= PER_HEAD_MIN_SCORES).toBe(queries > 10);
     const run = (ours: boolean) =>
       tf.tidy(() => {
-        const [q, k, v] = [[batch, 5, 6], [batch, 7, 6], [batch, 7, 6]].map((shape, i) => tf.randomNormal(shape, 0, 1, 'float32', i + 1));
-        const w = tf.randomNormal([batch, 5, 6], 0, 1, 'float32', 9);
+        const [q, k, v] = [[batch, queries, 6], [batch, keys, 6], [batch, keys, 6]].map((shape, i) => tf.randomNormal(shape, 0, 1, 'float32', i + 1));
+        const w = tf.randomNormal([batch, queries, 6], 0, 1, 'float32', 9);
         const reference = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) => {
           const split = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [batch, t.shape[1]!, heads, 6 / heads]), [0, 2, 1, 3]) as tf.Tensor4D;
           const scores = tf.softmax(tf.mul(tf.matMul(split(qi), split(ki), false, true), 1 / Math.sqrt(6 / heads)));
-          return tf.reshape(tf.transpose(tf.matMul(scores, split(vi)), [0, 2, 1, 3]), [batch, 5, 6]);
+          return tf.reshape(tf.transpose(tf.matMul(scores, split(vi)), [0, 2, 1, 3]), [batch, queries, 6]);
         };
         const f = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) =>
           tf.sum(tf.mul(ours ? scaledDotProductAttention(qi as tf.Tensor3D, ki as tf.Tensor3D, vi as tf.Tensor3D, heads) : reference(qi, ki, vi), w));
