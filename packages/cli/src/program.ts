@@ -320,7 +320,7 @@ export function buildProgram(io: Io): Command {
     log: io.err,
   });
   const finished = (r: { stopped: boolean; step: number; seconds: number; backend: string; threads?: number; meanDataFraction: number; skipped: number }, out: string) =>
-    `${r.stopped ? 'stopped' : 'finished'} at step ${r.step} in ${r.seconds.toFixed(0)} s on ${r.backend}${r.threads ? ` × ${r.threads} threads` : ''}; data wait ${(100 * r.meanDataFraction).toFixed(1)} % of step time${r.skipped ? `; ${r.skipped} file(s) skipped` : ''}; run in ${out}`;
+    `${r.stopped ? 'stopped' : 'finished'} at step ${r.step} in ${r.seconds.toFixed(0)} s on ${r.backend}${r.threads ? ` × ${r.threads} thread${r.threads === 1 ? '' : 's'}` : ''}; data wait ${(100 * r.meanDataFraction).toFixed(1)} % of step time${r.skipped ? `; ${r.skipped} file(s) skipped` : ''}; run in ${out}`;
 
   runOptions(
     train
