@@ -1,2 +1,2 @@
-export { CaVE, OFFICIAL_CAVE, caveConfigOf, caveFromStateDict, caveParameterCount, type CaveConfig, type CaveOutput } from './cave.js';
+export { CaVE, OFFICIAL_CAVE, caveConfigOf, caveFromCheckpoint, caveFromStateDict, caveParameterCount, type CaveConfig, type CaveOutput } from './cave.js';
 export { CaveError } from './errors.js';

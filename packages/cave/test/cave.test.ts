@@ -6,7 +6,7 @@ import { useBackend, writeSafetensors, type HostTensor } from '@codiff/nn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendsUnderTest, expectClose, golden, goldenJson, nhwcTensor, readAll, tensorAt } from '../../../test-support/tfjs.js';
 import { CaVE, CaveError, OFFICIAL_CAVE, caveConfigOf, caveParameterCount } from '../src/index.js';
-import { caveFromStateDict, loadCave } from '../src/node.js';
+import { caveFromStateDict, loadCave, saveCave } from '../src/node.js';
 
 const TINY = { channels: [4, 8, 12, 16], blocks: 2 } as const;
 const BACKENDS = await backendsUnderTest();
@@ -124,6 +124,48 @@ describe('CaVE intermediates and structure', () => {
     len.writeBigUInt64LE(BigInt(json.length));
     writeFileSync(join(dir, 'u8.safetensors'), Buffer.concat([len, json, body]));
     await expect(loadCave(join(dir, 'u8.safetensors'))).rejects.toThrow(/not floating point: m_tail\.weight \(U8\)/);
+  });
+
+  it('estimateQuality averages the QF head over tiles of the training patch on the 8×8 grid, the last ones overlapping', async () => {
+    const x = tf.randomUniform([1, 80, 104, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const meanOver = async (model: CaVE, tops: number[], lefts: number[], th: number, tw: number) => {
+      const tiles = tops.flatMap((t) => lefts.map((l) => tf.slice(x, [0, t, l, 0], [1, th, tw, 3])));
+      const q = model.predictQuality(tf.concat(tiles, 0));
+      const mean = Array.from(await q.data()).reduce((a, b) => a + b, 0) / tiles.length;
+      tf.dispose([...tiles, q]);
+      return 100 * (1 - mean);
+    };
+    const tiled = caveFromStateDict(weights, { ...TINY, qualityPatch: 32 });
+    // Rows 0, 32 and 48 (80 − 32 on the grid); columns 0, 32, 64 and 72.
+    expect(await tiled.estimateQuality(x)).toBeCloseTo(await meanOver(tiled, [0, 32, 48], [0, 32, 64, 72], 32, 32), 4);
+    const wide = caveFromStateDict(weights, { ...TINY, qualityPatch: 96 });
+    // Taller than the image: one row of 80-high tiles, at columns 0 and 8.
+    expect(await wide.estimateQuality(x)).toBeCloseTo(await meanOver(wide, [0], [0, 8], 80, 96), 4);
+    const whole = caveFromStateDict(weights);
+    expect(await whole.estimateQuality(x)).toBeCloseTo(await meanOver(whole, [0], [0], 80, 104), 4);
+    expect(Math.abs((await tiled.estimateQuality(x)) - (await whole.estimateQuality(x)))).toBeGreaterThan(1e-3);
+    const before = tf.memory().numTensors;
+    await tiled.estimateQuality(x);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose(x);
+    [tiled, wide, whole].forEach((m) => m.dispose());
+  });
+
+  it('the training patch travels in the saved checkpoint; a loader option overrides it; a bad one is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cave-patch-'));
+    const trained = caveFromStateDict(weights, { ...TINY, qualityPatch: 64 });
+    await saveCave(trained, join(dir, 'cave.safetensors'));
+    trained.dispose();
+    const loaded = await loadCave(join(dir, 'cave.safetensors'));
+    expect(loaded.config.qualityPatch).toBe(64);
+    loaded.dispose();
+    const overridden = await loadCave(join(dir, 'cave.safetensors'), { qualityPatch: 128 });
+    expect(overridden.config.qualityPatch).toBe(128);
+    overridden.dispose();
+    const official = await loadCave(golden('cave', 'G.pth'));
+    expect(official.config.qualityPatch).toBeUndefined();
+    official.dispose();
+    await expect(loadCave(join(dir, 'cave.safetensors'), { qualityPatch: 60 })).rejects.toThrow(/qualityPatch must be a multiple of 8 of at least 32 \(got 60\)/);
   });
 
   it('bad inputs and configurations are CaveErrors with the reason', () => {

@@ -214,11 +214,12 @@ export function buildProgram(io: Io): Command {
       .description('JPEG quality: the QF read from each file’s quantisation tables beside CaVE’s estimate from the pixels alone')
       .argument('<image...>', 'JPEG files (a PNG gets CaVE’s estimate only)')
       .requiredOption('--model <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth')
+      .option('--qf-patch <n>', 'average CaVE’s QF head over n×n tiles (default: the patch a stage-1 run trained it on, from the checkpoint; else the whole image)', intIn('--qf-patch', 32, 2 ** 16))
       .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
       .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
       .option('--json', 'print JSON', false),
   ).action(async (files: string[], opts) => {
-    const rows = await qualityCommand(files, { model: opts.model, backend: opts.backend, threads: opts.threads, maxPixels: opts.maxPixels });
+    const rows = await qualityCommand(files, { model: opts.model, qualityPatch: opts.qfPatch, backend: opts.backend, threads: opts.threads, maxPixels: opts.maxPixels });
     if (opts.json) io.out(toJson(rows));
     else {
       for (const r of rows) {
@@ -235,11 +236,12 @@ export function buildProgram(io: Io): Command {
     .option('--qf <list>', 'JPEG qualities', qualityList, [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90])
     .requiredOption('-o, --output <file>', 'the map, .png or .svg')
     .requiredOption('--model <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth')
+    .option('--qf-patch <n>', 'average CaVE’s QF head over n×n tiles (default: the patch a stage-1 run trained it on, from the checkpoint; else the whole image)', intIn('--qf-patch', 32, 2 ** 16))
     .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
     .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
     .option('--seed <n>', 'UMAP seed', intIn('--seed', 0, 2 ** 31 - 1), 0)
     .action(async (opts) => {
-      const r = await cavePlotCommand({ data: opts.data, qualities: opts.qf, output: opts.output, model: opts.model, backend: opts.backend, threads: opts.threads, seed: opts.seed, progress: process.stderr.isTTY === true });
+      const r = await cavePlotCommand({ data: opts.data, qualities: opts.qf, output: opts.output, model: opts.model, qualityPatch: opts.qfPatch, backend: opts.backend, threads: opts.threads, seed: opts.seed, progress: process.stderr.isTTY === true });
       io.out('QF  | mean estimate | MAE');
       for (const row of r.rows) io.out(`${String(row.quality).padStart(3)} | ${row.meanEstimate.toFixed(1).padStart(13)} | ${row.mae.toFixed(2)}`);
       io.out(`${r.photos} photos; map in ${r.output}`);

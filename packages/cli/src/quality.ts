@@ -11,17 +11,17 @@ export interface QualityRow {
   cave: number;
 }
 
-/** Load a CaVE checkpoint on a backend. */
-export async function loadCaveModel(model: string, backend: string | undefined, threads?: number) {
+/** Load a CaVE checkpoint on a backend; `qualityPatch` overrides the QF head's training patch read from the checkpoint. */
+export async function loadCaveModel(model: string, args: { qualityPatch?: number; backend?: string; threads?: number }) {
   const caveNode = await import('@codiff/cave/node');
-  await startBackend(backend, threads);
-  return caveNode.loadCave(model);
+  await startBackend(args.backend, args.threads);
+  return caveNode.loadCave(model, { qualityPatch: args.qualityPatch });
 }
 
 /** `codiff quality`: each file's QF from its tables beside CaVE's estimate from its pixels alone. */
-export async function qualityCommand(files: string[], args: { model: string; backend?: string; threads?: number; maxPixels: number }): Promise<QualityRow[]> {
+export async function qualityCommand(files: string[], args: { model: string; qualityPatch?: number; backend?: string; threads?: number; maxPixels: number }): Promise<QualityRow[]> {
   const [{ readJpegInfo }, { decodeImage }, tf] = await Promise.all([import('@codiff/jpeg-codec'), import('@codiff/image-io'), import('@tensorflow/tfjs-core')]);
-  const cave = await loadCaveModel(args.model, args.backend, args.threads);
+  const cave = await loadCaveModel(args.model, args);
   try {
     const rows: QualityRow[] = [];
     for (const file of files) {
@@ -47,6 +47,7 @@ export interface CavePlotArgs {
   qualities: number[];
   output: string;
   model: string;
+  qualityPatch?: number;
   backend?: string;
   threads?: number;
   seed: number;
@@ -62,7 +63,7 @@ export async function cavePlotCommand(args: CavePlotArgs) {
   if (!/\.(png|svg)$/i.test(args.output)) throw new CliError(`${args.output}: the plot is written as .png or .svg`);
   const { photos } = await train.scanPhotoFolder(args.data, 32);
   if (photos.length === 0) throw new CliError(`${args.data}: no PNG/JPEG photos of at least 32×32`);
-  const cave = await loadCaveModel(args.model, args.backend, args.threads);
+  const cave = await loadCaveModel(args.model, args);
   const bar = new SingleBar({ format: 'cave-plot [{bar}] {value}/{total} image×QF | ETA {eta_formatted}', stream: process.stderr, clearOnComplete: true });
   if (args.progress) bar.start(photos.length * args.qualities.length, 0);
   try {

@@ -269,8 +269,15 @@ describe('codiff quality and cave-plot (with the golden tiny CaVE as --model)', 
     const pixels = decodeJpeg(readFileSync(jpg));
     const x = tf.tidy(() => tf.div(tf.tensor4d(pixels.data, [1, pixels.height, pixels.width, 3], 'float32'), 255) as import('@tensorflow/tfjs-core').Tensor4D);
     expect(rows[0].cave).toBeCloseTo(await cave.estimateQuality(x), 3);
+    // --qf-patch: the QF head averaged over 64² tiles, as the library's estimate with that training patch.
+    const tiled = await loadCave(model, { qualityPatch: 64 });
+    const [perTile] = JSON.parse((await codiff('quality', jpg, '--model', model, '--qf-patch', '64', '--json')).out) as { cave: number }[];
+    expect(perTile.cave).toBeCloseTo(await tiled.estimateQuality(x), 3);
+    expect(Math.abs(perTile.cave - rows[0].cave)).toBeGreaterThan(1e-3);
+    expect((await codiff('quality', jpg, '--model', model, '--qf-patch', '60')).err).toMatch(/qualityPatch must be a multiple of 8 of at least 32 \(got 60\)/);
     tf.dispose(x);
     cave.dispose();
+    tiled.dispose();
 
     const text = await codiff('quality', jpg, png, '--model', model);
     expect(text.out.split('\n')).toEqual([

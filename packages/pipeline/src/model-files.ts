@@ -1,7 +1,7 @@
 // A CODiff model folder from any ModelFolder (disk in Node, fetch or a user's picked folder in a browser): SD 2.1's
 // diffusers `unet/` and `vae/` with the generator checkpoint and CaVE, or codiff-lite's trained `unet/` and stand-in
 // `vae/config.json` with the same two files.
-import { caveFromStateDict, type CaVE } from '@codiff/cave';
+import { caveFromCheckpoint, type CaVE } from '@codiff/cave';
 import { readCheckpointSource, readFolderJson, subfolder, type ByteSource, type CheckpointLimits, type ModelFolder } from '@codiff/nn';
 import { loadUNetFrom, loadVaeFrom, type AutoencoderKL, type UNet2DConditionModel } from '@codiff/sd-unet';
 import { checkpointFromOfficial, checkpointFromSafetensors, type CodiffCheckpoint } from './checkpoint.js';
@@ -57,9 +57,9 @@ export async function readCodiffCheckpointFrom(source: ByteSource, limits?: Chec
     : checkpointFromOfficial(contents.tensors, contents.values, source.name);
 }
 
-/** CaVE from the official `cave.pth` or safetensors; the source is closed. */
+/** CaVE from the official `cave.pth` or safetensors (its QF head's training patch from the metadata); the source is closed. */
 export async function readCaveFrom(source: ByteSource, limits?: CheckpointLimits): Promise<CaVE> {
-  return caveFromStateDict((await readCheckpointSource(source, limits)).tensors);
+  return caveFromCheckpoint(await readCheckpointSource(source, limits));
 }
 
 /** A model folder's `vae/`: SD's AutoencoderKL (diffusers), or the pixel-unshuffle stand-in (its config.json alone). */

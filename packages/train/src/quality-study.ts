@@ -44,14 +44,10 @@ export async function qualityStudy(
     for (const q of qualities) {
       const jpeg = degrade(image, { quality: q });
       const x = tf.tidy(() => tf.div(tf.tensor4d(jpeg.data as Uint8Array, [1, jpeg.height, jpeg.width, 3], 'float32'), 255) as tf.Tensor4D);
-      // One encoder pass for both: the QF head and the mean token read the same body-encoder map.
-      const [qf, tokens] = tf.tidy(() => {
-        const map = cave.encode(x);
-        return [cave.qf_pred.forward(map), tf.mean(map, [0, 1, 2])];
-      });
-      const estimate = 100 * (1 - (await qf.data())[0]);
+      const estimate = await cave.estimateQuality(x);
+      const tokens = tf.tidy(() => tf.mean(cave.encode(x), [0, 1, 2]));
       vectors.push([...(await tokens.data())]);
-      tf.dispose([x, qf, tokens]);
+      tf.dispose([x, tokens]);
       estimates.set(q, [...(estimates.get(q) ?? []), estimate]);
       labels.push({ value: q, image: path });
       options.onProgress?.(++done, photos.length * qualities.length);

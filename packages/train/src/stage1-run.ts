@@ -56,7 +56,8 @@ export async function trainStage1(options: Stage1RunOptions): Promise<TrainSumma
   }
   const validation = options.val ? await centrePairs(options.val, config.patch, VALIDATION_QUALITIES, options.onLog) : undefined;
   if (options.init && options.resume) throw new TrainError('--init starts a new run; --resume continues one: give one of them');
-  const cave = new CaVE(config.model);
+  // The QF head's training patch goes into the saved configuration: estimateQuality averages over tiles of it.
+  const cave = new CaVE({ ...config.model, qualityPatch: config.patch });
   officialInit(cave, config.seed);
   if (options.init) {
     try {

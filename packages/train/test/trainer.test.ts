@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedPhotos } from '../../../test-support/golden.js';
 import { flatPng } from '../../../test-support/hostile-images.js';
 import { CaVE } from '@codiff/cave';
+import { loadCave } from '@codiff/cave/node';
 import { AdamW, clipGradNorm, learningRateAt, officialInit } from '../src/index.js';
 import { loadStage1Config, readCheckpointMetadata, scanPhotoFolder, train, trainStage1, writeCurves, type TrainingTask } from '../src/node.js';
 
@@ -131,7 +132,11 @@ describe('codiff train stage1 (child processes on wasm)', () => {
     const step = Number(/stopped at step (\d+)/.exec(stdout)![1]);
     const logged = readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).length;
     expect(logged).toBe(step);
-    expect((await readSafetensorsFile(join(out, 'cave.safetensors'))).size).toBeGreaterThan(0);
+    // The exported CaVE records the patch its QF head was trained on (estimateQuality tiles by it).
+    await useBackend('cpu');
+    const cave = await loadCave(join(out, 'cave.safetensors'));
+    expect(cave.config.qualityPatch).toBe(32);
+    cave.dispose();
   }, 120_000);
 
   it('refuses to overwrite a run, to resume nothing, and to resume with another configuration', () => {
