@@ -25,8 +25,9 @@ export interface ConvertResult {
 export async function convertWeightsCommand(args: ConvertArgs): Promise<ConvertResult> {
   if (!args.output.endsWith('.safetensors')) throw new CliError(`${args.output}: the output must be a .safetensors file`);
   const [nn, { readCheckpointFile }] = await Promise.all([import('@codiff/nn'), import('@codiff/nn/node')]);
-  const { tensors, values } = await readCheckpointFile(args.input, args.limits);
-  let metadata: Record<string, string> = { converted_from: args.input.split('/').pop() ?? args.input };
+  const { tensors, values, metadata: saved } = await readCheckpointFile(args.input, args.limits);
+  // A safetensors input keeps its metadata: a CaVE's configuration, a CODiff checkpoint's module lists and ranks.
+  let metadata: Record<string, string> = { ...saved, converted_from: args.input.split('/').pop() ?? args.input };
   if (values.has('unet_lora_encoder_modules')) {
     if (args.only.length) throw new CliError(`${args.input} is a CODiff checkpoint: convert it whole (without --only)`);
     const pipeline = await import('@codiff/pipeline');

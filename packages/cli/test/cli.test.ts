@@ -246,6 +246,15 @@ describe('codiff convert-weights on the official CaVE checkpoint', () => {
     const file = await SafetensorsFile.open(bytesSource(new Uint8Array(readFileSync(half)), half));
     expect(file.tensors.get('m_head.weight')!.dtype).toBe('F16');
     expect(readFileSync(half).length).toBeLessThan(0.6 * readFileSync(out).length);
+    // A safetensors input keeps its metadata (here the QF head's training patch a stage-1 run records).
+    const { saveCave } = await import('@codiff/cave/node');
+    const trained = await loadCave(out, { qualityPatch: 64 });
+    await saveCave(trained, join(dir, 'cave-patch.safetensors'));
+    trained.dispose();
+    await codiff('convert-weights', join(dir, 'cave-patch.safetensors'), join(dir, 'cave-patch-f16.safetensors'), '--dtype', 'F16');
+    const reloaded = await loadCave(join(dir, 'cave-patch-f16.safetensors'));
+    expect(reloaded.config.qualityPatch).toBe(64);
+    reloaded.dispose();
   });
 });
 
