@@ -120,7 +120,23 @@ export interface TensorToWrite {
   readonly dtype?: FloatDtype;
 }
 
-/** Serialise tensors as safetensors: names sorted, contiguous data, header space-padded to 8 bytes. */
+/** The largest finite F16 value. */
+const F16_MAX = 65504;
+
+/**
+ * F16 holds nothing beyond ±65504: a tensor asked for as F16 with a finite value outside that range (a BatchNorm
+ * running variance can be 10⁵) is stored as F32 rather than as infinities.
+ */
+function storableDtype(data: Float32Array, dtype: FloatDtype): FloatDtype {
+  if (dtype !== 'F16') return dtype;
+  for (const v of data) if (Math.abs(v) > F16_MAX && Number.isFinite(v)) return 'F32';
+  return dtype;
+}
+
+/**
+ * Serialise tensors as safetensors: names sorted, contiguous data, header space-padded to 8 bytes. A tensor asked
+ * for as F16 whose values exceed F16's range is stored as F32.
+ */
 export function writeSafetensors(tensors: Record<string, TensorToWrite>, metadata: Record<string, string> = {}): Uint8Array {
   const names = Object.keys(tensors).sort();
   const header: Record<string, unknown> = { __metadata__: metadata };
@@ -130,7 +146,7 @@ export function writeSafetensors(tensors: Record<string, TensorToWrite>, metadat
     const t = tensors[name];
     const numel = t.shape.reduce((a, d) => a * d, 1);
     if (numel !== t.data.length) throw new NnError(`tensor '${name}': shape ${JSON.stringify(t.shape)} does not match ${t.data.length} values`);
-    const dtype = t.dtype ?? 'F32';
+    const dtype = storableDtype(t.data, t.dtype ?? 'F32');
     const bytes = fromFloat32(t.data, dtype);
     header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
     blobs.push(bytes);

@@ -54,6 +54,16 @@ describe('safetensors writer', () => {
     }
   });
 
+  it('stores a tensor asked for as F16 as F32 when its values exceed F16’s range (no infinities)', async () => {
+    const variance = new Float32Array([0.5, 65504, 125960.75]);
+    const bytes = writeSafetensors({ 'bn.running_var': { shape: [3], data: variance, dtype: 'F16' }, 'bn.weight': { shape: [2], data: new Float32Array([1, -65504]), dtype: 'F16' } });
+    const f = await SafetensorsFile.open(bytesSource(bytes));
+    expect(f.tensors.get('bn.running_var')!.dtype).toBe('F32');
+    expect((await f.read('bn.running_var')).data).toEqual(variance);
+    expect(f.tensors.get('bn.weight')!.dtype).toBe('F16');
+    expect([...(await f.read('bn.weight')).data]).toEqual([1, -65504]);
+  });
+
   it('converts every finite half exactly both ways', () => {
     for (let h = 0; h < 0x10000; h++) {
       const v = halfToFloat(h);
