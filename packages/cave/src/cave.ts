@@ -213,7 +213,7 @@ export class CaVE extends Module {
       for (let i = 0; i < tiles.length; i += perBatch) {
         const s = tf.tidy(() => {
           const batchOfTiles = tiles.slice(i, i + perBatch).map(([top, left]) => tf.slice(x, [0, top, left, 0], [1, th, tw, -1]));
-          return tf.sum(this.predictQuality(batchOfTiles.length === 1 ? batchOfTiles[0] : tf.concat(batchOfTiles, 0)));
+          return tf.sum(this.predictQuality(tf.concat(batchOfTiles, 0)));
         });
         sum += (await s.data())[0];
         s.dispose();
