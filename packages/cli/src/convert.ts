@@ -15,6 +15,8 @@ export interface ConvertResult {
   tensors: number;
   skipped: number;
   bytes: number;
+  /** Tensors per stored dtype: one asked for as F16 whose values exceed F16's range stays F32. */
+  stored: Record<string, number>;
 }
 
 /**
@@ -39,6 +41,8 @@ export async function convertWeightsCommand(args: ConvertArgs): Promise<ConvertR
     Object.fromEntries(kept.map(([key, t]) => [key, { ...t, dtype: args.dtype }])),
     metadata,
   );
+  const stored: Record<string, number> = {};
+  for (const { dtype } of (await nn.SafetensorsFile.open(nn.bytesSource(out))).tensors.values()) stored[dtype] = (stored[dtype] ?? 0) + 1;
   await writeOutput(args.output, out, [args.input]);
-  return { tensors: kept.length, skipped: tensors.size - kept.length, bytes: out.length };
+  return { tensors: kept.length, skipped: tensors.size - kept.length, bytes: out.length, stored };
 }

@@ -46,6 +46,13 @@ const withMaxPixels = (command: Command) =>
     DEFAULT_MAX_PIXELS,
   );
 
+const withQualityPatch = (command: Command) =>
+  command.option(
+    '--qf-patch <n>',
+    'average CaVE’s QF head over n×n tiles (default: the patch a stage-1 run trained it on, from the checkpoint; else the whole image)',
+    intIn('--qf-patch', 32, 2 ** 16),
+  );
+
 /** JSON in which non-finite numbers (an identical pair's PSNR) are the strings "inf", "-inf", "nan", never null. */
 export function toJson(value: unknown): string {
   return JSON.stringify(
@@ -205,16 +212,17 @@ export function buildProgram(io: Io): Command {
       if (!['F32', 'F16', 'BF16'].includes(dtype)) throw new CliError('--dtype must be F32, F16 or BF16');
       const limits = { ...(opts.maxTensors && { maxTensors: opts.maxTensors }), ...(opts.maxBytes && { maxBytes: opts.maxBytes }) };
       const r = await convertWeightsCommand({ input, output, only: opts.only, dtype: dtype as 'F32' | 'F16' | 'BF16', limits });
-      io.out(`${output}: ${r.tensors} tensors (${dtype}), ${r.bytes} bytes${r.skipped ? `; ${r.skipped} tensors left out by --only` : ''}`);
+      const kept = Object.entries(r.stored).filter(([d]) => d !== dtype);
+      const dtypes = kept.length === 0 ? dtype : `${r.stored[dtype] ?? 0} ${dtype}, ${kept.map(([d, n]) => `${n} ${d}`).join(', ')}: beyond ${dtype}'s range`;
+      io.out(`${output}: ${r.tensors} tensors (${dtypes}), ${r.bytes} bytes${r.skipped ? `; ${r.skipped} tensors left out by --only` : ''}`);
     });
 
   withMaxPixels(
-    program
+    withQualityPatch(program
       .command('quality')
       .description('JPEG quality: the QF read from each file’s quantisation tables beside CaVE’s estimate from the pixels alone')
       .argument('<image...>', 'JPEG files (a PNG gets CaVE’s estimate only)')
-      .requiredOption('--model <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth')
-      .option('--qf-patch <n>', 'average CaVE’s QF head over n×n tiles (default: the patch a stage-1 run trained it on, from the checkpoint; else the whole image)', intIn('--qf-patch', 32, 2 ** 16))
+      .requiredOption('--model <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth'))
       .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
       .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
       .option('--json', 'print JSON', false),
@@ -229,14 +237,13 @@ export function buildProgram(io: Io): Command {
     }
   });
 
-  program
+  withQualityPatch(program
     .command('cave-plot')
     .description('embed each photo at each QF with CaVE and draw a UMAP map coloured by QF; print the QF estimate’s error per QF')
     .requiredOption('--data <folder>', 'photos (PNG/JPEG, searched recursively; larger ones are centre-cropped to 512²)')
     .option('--qf <list>', 'JPEG qualities', qualityList, [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90])
     .requiredOption('-o, --output <file>', 'the map, .png or .svg')
-    .requiredOption('--model <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth')
-    .option('--qf-patch <n>', 'average CaVE’s QF head over n×n tiles (default: the patch a stage-1 run trained it on, from the checkpoint; else the whole image)', intIn('--qf-patch', 32, 2 ** 16))
+    .requiredOption('--model <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth'))
     .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
     .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
     .option('--seed <n>', 'UMAP seed', intIn('--seed', 0, 2 ** 31 - 1), 0)
@@ -331,7 +338,7 @@ export function buildProgram(io: Io): Command {
       .requiredOption('--data <folder>', 'training photos (PNG/JPEG, searched recursively)')
       .option('--val <folder>', 'validation photos: reconstruction L1 and QF error every validateEvery steps')
       .requiredOption('--out <folder>', 'run folder: checkpoint.safetensors, cave.safetensors, log.jsonl, loss-curve.svg')
-      .option('--config <name|file>', "'lite', 'lite-b64' (batch 64: the recipe whose QF head learns, ≈ 10 h on 2 cores), 'official', or a JSON file of the same shape", 'lite')
+      .option('--config <name|file>', "'lite', 'lite-b64' (batch 64: the recipe whose QF head learns, ≈ 7 h on 2 cores), 'lite-b64-anneal' (its second half, with --init), 'official', or a JSON file of the same shape", 'lite')
       .option('--init <weights>', 'start a new run from these CaVE weights (a run’s cave.safetensors, or the official cave.pth)'),
   ).action(async (opts) => io.out(finished(await trainStage1Command(runArgs(opts)), opts.out)));
   runOptions(

@@ -8,7 +8,7 @@ import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { codiff } from './support.js';
 import { startBackend } from '../src/backend.js';
-import { bytesSource, SafetensorsFile } from '@codiff/nn';
+import { bytesSource, SafetensorsFile, writeSafetensors } from '@codiff/nn';
 import { golden, goldenJson, sharedPhotos } from '../../../test-support/golden.js';
 import { flatPng } from '../../../test-support/hostile-images.js';
 
@@ -215,6 +215,16 @@ describe('codiff convert-weights', () => {
     const weight = await file.read('features.0.weight');
     expect(weight.shape).toEqual([2, 3, 3, 3]);
     weight.data.forEach((v, i) => expect(Math.abs(v - expected['features.0.weight'].data[i])).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(v))));
+  });
+
+  it('says which tensors stay F32 because F16 cannot hold them', async () => {
+    const input = join(dir, 'wide.safetensors');
+    writeFileSync(input, writeSafetensors({ small: { shape: [2], data: new Float32Array([1, -2]) }, wide: { shape: [1], data: new Float32Array([1.26e5]) } }));
+    const out = join(dir, 'wide-f16.safetensors');
+    const r = await codiff('convert-weights', input, out, '--dtype', 'F16');
+    expect(r.out, r.err).toMatch(/2 tensors \(1 F16, 1 F32: beyond F16's range\)/);
+    const file = await SafetensorsFile.open(bytesSource(new Uint8Array(readFileSync(out)), out));
+    expect(file.tensors.get('wide')!.dtype).toBe('F32');
   });
 
   it('refuses a pickle that would run code, and non-checkpoints', async () => {
