@@ -14,7 +14,7 @@ import { stage1Losses, type Stage1Batch } from './stage1.js';
 import { stageTrainerOptions, train, type TrainProgress, type TrainSummary, type TrainingTask } from './trainer.js';
 
 /** The configurations shipped in `configs/` (stage1-<name>.json). */
-export const STAGE1_CONFIG_NAMES = ['official', 'lite', 'lite-b64'] as const;
+export const STAGE1_CONFIG_NAMES = ['official', 'lite', 'lite-b64', 'lite-b64-anneal'] as const;
 
 /** A named configuration (`official`, `lite`) or a path to a JSON file of the same shape. */
 export async function loadStage1Config(nameOrPath: string): Promise<Stage1Config> {

@@ -206,7 +206,11 @@ describe('configurations', () => {
     // lite-b64: the same CaVE and data at the sweep's batch and rate.
     const b64 = await loadStage1Config('lite-b64');
     expect([b64.model, b64.patch, b64.batchSize, b64.optimizer.lr, b64.qfLossWeight]).toEqual([lite.model, lite.patch, 64, 1e-3, lite.qfLossWeight]);
-    await expect(loadStage1Config('huge')).rejects.toThrow(/no configuration 'huge' \(named ones: official, lite, lite-b64; or give a JSON file\)/);
+    // lite-b64-anneal: lite-b64's second half (--init from its step-4,601 CaVE) at the rates its schedule had left.
+    const anneal = await loadStage1Config('lite-b64-anneal');
+    expect([anneal.model, anneal.patch, anneal.batchSize, anneal.qfLossWeight]).toEqual([b64.model, b64.patch, b64.batchSize, b64.qfLossWeight]);
+    expect(learningRateAt(anneal.optimizer, 1)).toBe(learningRateAt(b64.optimizer, 6001));
+    await expect(loadStage1Config('huge')).rejects.toThrow(/no configuration 'huge' \(named ones: official, lite, lite-b64, lite-b64-anneal; or give a JSON file\)/);
     await expect(loadStage1Config(tinyConfig({ patch: 40 }))).rejects.toThrow(/patch must be a multiple of 32 \(got 40\)/);
     await expect(loadStage1Config(tinyConfig({ batchSize: 0 }))).rejects.toThrow(/batchSize must be a positive integer \(got 0\)/);
     expect(learningRateAt(official.optimizer, 200000)).toBe(2e-5);
