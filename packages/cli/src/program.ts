@@ -353,7 +353,7 @@ export function buildProgram(io: Io): Command {
       .requiredOption('--perceptual-weights <folder>', 'DISTS: vgg16.safetensors + dists_weights.safetensors; lpips-squeeze: laid out as ../shared/weights')
       .option('--config <name|file>', "'official', 'tiny', 'lite', or a JSON file of the same shape", 'official')
       .option('--gan-gradient', 'let the adversarial gradient reach the generator (the paper; the official code blocks it)')
-      .option('--init <checkpoint>', 'start a new run from a trained generator (codiff.pkl / model.pkl or codiff.safetensors)'),
+      .option('--init <checkpoint|folder>', 'start a new run from a trained generator: codiff.pkl / model.pkl or codiff.safetensors; for lite a model folder (a run’s model/, or @codiff/model-lite’s)'),
   ).action(async (opts) => {
     const r = await trainStage2Command({ ...runArgs(opts), sd: opts.sd, cave: opts.cave, perceptualWeights: opts.perceptualWeights, ganGradient: opts.ganGradient });
     io.out(`${finished(r, opts.out)} (${r.lite ? 'model/' : 'codiff.safetensors'})`);

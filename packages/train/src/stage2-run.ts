@@ -1,9 +1,11 @@
 // Node-only: stage 2 (the CODiff generator) as a training task over photo folders.
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadCave } from '@codiff/cave/node';
 import { loadDists, loadLpipsSqueeze } from '@codiff/losses/node';
 import { ParameterGroup } from '@codiff/nn';
+import { readStateDictFile } from '@codiff/nn/node';
 import { CodiffGenerator, Discriminator, PixelUnshuffleAutoencoder, pixelUnshuffleConfig } from '@codiff/pipeline';
 import { readCodiffCheckpoint, saveCodiffCheckpoint, saveCodiffModel } from '@codiff/pipeline/node';
 import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
@@ -40,7 +42,11 @@ export interface Stage2RunOptions {
    * for LPIPS-squeeze one laid out as `../shared/weights` (`squeezenet1_1/features.safetensors`, `lpips/squeeze.safetensors`).
    */
   readonly perceptualWeights: string;
-  /** Start a new run from a trained CODiff checkpoint (model.pkl or codiff.safetensors) instead of LoRA B = 0. */
+  /**
+   * Start a new run from trained weights: for an SD-based configuration a CODiff checkpoint (model.pkl or
+   * codiff.safetensors) instead of LoRA B = 0; for a from-scratch one a model folder (a run's `model/`, or
+   * @codiff/model-lite's) whose UNet and projection replace the fresh ones. Its CaVE is not used: `cave` is.
+   */
   readonly init?: string;
   readonly resume?: boolean;
   readonly workers?: number;
@@ -86,7 +92,6 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
   if (options.init && options.resume) throw new TrainError('--init starts a new run; --resume continues one: give one of them');
   if (!config.model && !options.sd) throw new TrainError(`configuration ${config.name} fine-tunes Stable Diffusion 2.1-base: give its diffusers folder (--sd)`);
   if (config.model && options.sd) throw new TrainError(`configuration ${config.name} trains its UNet from scratch on the pixel-unshuffle stand-in: it takes no --sd`);
-  if (config.model && options.init) throw new TrainError('--init takes an SD-based CODiff checkpoint; a from-scratch run continues with --resume');
   const validation = options.val ? await centrePairs(options.val, p, STAGE2_VALIDATION_QUALITIES, options.onLog) : undefined;
   const owned: { dispose(): void }[] = [];
   try {
@@ -105,7 +110,8 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
     );
     owned.splice(0, owned.length, perceptual, g);
     initGenerator(g, config.seed);
-    if (options.init) g.loadCheckpoint(await readCodiffCheckpoint(options.init));
+    if (options.init && config.model) await initFromModelFolder(g, options.init);
+    else if (options.init) g.loadCheckpoint(await readCodiffCheckpoint(options.init));
     let disc: Discriminator | undefined;
     if (config.gan) {
       disc = new Discriminator(await loadUNet(join(options.sd!, 'unet'), { encoderOnly: true }));
@@ -150,6 +156,27 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
     }
   } finally {
     for (const m of owned) m.dispose();
+  }
+}
+
+/**
+ * A from-scratch generator's UNet and projection from a model folder (`unet/`, `codiff.safetensors`), strictly: a
+ * folder of another configuration is named by its first mismatched tensor, a missing file by its path.
+ */
+async function initFromModelFolder(g: CodiffGenerator, folder: string): Promise<void> {
+  const fail = (why: string): never => {
+    throw new TrainError(`--init ${folder}: ${why}`);
+  };
+  if (!(await stat(folder).catch(() => undefined))?.isDirectory()) fail('a from-scratch configuration starts from a model folder (unet/, codiff.safetensors), such as a run’s model/ or @codiff/model-lite’s');
+  try {
+    const [unet, checkpoint] = await Promise.all([readStateDictFile(join(folder, 'unet', 'diffusion_pytorch_model.safetensors')), readCodiffCheckpoint(join(folder, 'codiff.safetensors'))]);
+    if (Boolean(checkpoint.residual) !== g.residual) fail(`its generator has residual = ${Boolean(checkpoint.residual)}, the configuration ${g.residual}`);
+    g.unet.checkStateDict(unet);
+    g.loadCheckpoint(checkpoint);
+    g.unet.loadStateDict(unet);
+  } catch (e) {
+    if (e instanceof TrainError) throw e;
+    fail((e as Error).message);
   }
 }
 

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBackend } from '@codiff/nn';
 import { loadCave } from '@codiff/cave/node';
-import { CodiffGenerator } from '@codiff/pipeline';
-import { loadCodiffFolder, readCodiffCheckpoint } from '@codiff/pipeline/node';
+import { CodiffGenerator, PixelUnshuffleAutoencoder, pixelUnshuffleConfig } from '@codiff/pipeline';
+import { loadCodiffFolder, readCodiffCheckpoint, saveCodiffModel } from '@codiff/pipeline/node';
 import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
 import { loadUNet, loadVae } from '@codiff/sd-unet/node';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -122,6 +122,21 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     const unetFile = join('model', 'unet', 'diffusion_pytorch_model.safetensors');
     expect(readFileSync(join(split, unetFile))).toEqual(readFileSync(join(full, unetFile)));
     expect(readFileSync(join(split, 'model', 'codiff.safetensors'))).toEqual(readFileSync(join(full, 'model', 'codiff.safetensors')));
+
+    // --init from the model folder: one step at a vanishing rate leaves the loaded UNet and projection in place.
+    const tiny = { ...config, steps: 1, seed: config.seed + 1, optimizer: { ...config.optimizer, lr: 1e-12 } };
+    await trainStage2({ ...opts, config: tiny, out: join(dir, 'lite-init'), init: join(full, 'model') });
+    const [from, to] = [await loadCodiffFolder(join(full, 'model')), await loadCodiffFolder(join(dir, 'lite-init', 'model'))];
+    const [a, b] = [new Map(from.trainableParameters()), new Map(to.trainableParameters())];
+    expect([...b.keys()]).toEqual([...a.keys()]);
+    for (const [name, p] of a) {
+      const [x, y] = [await p.toHost(), await b.get(name)!.toHost()];
+      let worst = 0;
+      x.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - y.data[i]))));
+      expect(worst, name).toBeLessThan(1e-9);
+    }
+    from.dispose();
+    to.dispose();
   });
 
   it('lite set-ups that cannot work stop with one line', async () => {
@@ -136,5 +151,17 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     await expect(loadStage2Config(file)).rejects.toThrow(/in_channels must be pixelUnshuffle² · 3 = 48 \(got 12\)/);
     writeFileSync(file, JSON.stringify({ ...lite, rankUnet: 16 }));
     await expect(loadStage2Config(file)).rejects.toThrow(/has no LoRA/);
+    // --init takes a model folder of the same configuration.
+    const small = { ...lite, model: { ...lite.model!, unet: { ...lite.model!.unet, block_out_channels: [32, 64], attention_head_dim: [1, 2], down_block_types: ['DownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'UpBlock2D'] } } };
+    await expect(trainStage2({ ...opts, config: small, init: golden('codiff-tiny', 'cave.pth'), out: join(dir, 'l3') })).rejects.toThrow(/--init .*cave\.pth: a from-scratch configuration starts from a model folder/);
+    await expect(trainStage2({ ...opts, config: small, init: dir, out: join(dir, 'l4') })).rejects.toThrow(/--init .*: .*unet\/diffusion_pytorch_model\.safetensors/);
+    const other = join(dir, 'other-model');
+    const wider = new CodiffGenerator(
+      { unet: new UNet2DConditionModel(unetConfigFromDiffusers({ ...small.model.unet, block_out_channels: [32, 96] })), vae: new PixelUnshuffleAutoencoder(pixelUnshuffleConfig(4)), cave: await loadCave(base.cave) },
+      { training: 'full', residual: small.model.residual },
+    );
+    await saveCodiffModel(wider, other);
+    wider.dispose();
+    await expect(trainStage2({ ...opts, config: small, init: other, out: join(dir, 'l5') })).rejects.toThrow(/--init .*other-model: .*shape mismatches: /);
   });
 });
