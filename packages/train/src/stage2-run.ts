@@ -169,7 +169,9 @@ async function initFromModelFolder(g: CodiffGenerator, folder: string): Promise<
   };
   if (!(await stat(folder).catch(() => undefined))?.isDirectory()) fail('a from-scratch configuration starts from a model folder (unet/, codiff.safetensors), such as a run’s model/ or @codiff/model-lite’s');
   try {
-    const [unet, checkpoint] = await Promise.all([readStateDictFile(join(folder, 'unet', 'diffusion_pytorch_model.safetensors')), readCodiffCheckpoint(join(folder, 'codiff.safetensors'))]);
+    // One after the other: a folder missing both files is named by the same one every time.
+    const unet = await readStateDictFile(join(folder, 'unet', 'diffusion_pytorch_model.safetensors'));
+    const checkpoint = await readCodiffCheckpoint(join(folder, 'codiff.safetensors'));
     if (Boolean(checkpoint.residual) !== g.residual) fail(`its generator has residual = ${Boolean(checkpoint.residual)}, the configuration ${g.residual}`);
     g.unet.checkStateDict(unet);
     g.loadCheckpoint(checkpoint);
