@@ -8,7 +8,7 @@ import { evalCommand } from './eval.js';
 import { CliError, DEFAULT_MAX_PIXELS } from './io.js';
 import { formatMetrics, metricsCommand, WEIGHT_FILES } from './metrics.js';
 import { cavePlotCommand, qualityCommand } from './quality.js';
-import { restoreCommand, WASM_ABORT, WASM_OUT_OF_MEMORY } from './restore.js';
+import { isWasmOutOfMemory, restoreCommand, WASM_OUT_OF_MEMORY } from './restore.js';
 import { trainStage1Command, trainStage2Command, type TrainArgs } from './train.js';
 
 const SUBSAMPLINGS = ['4:4:4', '4:2:2', '4:2:0', '4:4:0', '4:1:1'];
@@ -373,9 +373,9 @@ export function buildProgram(io: Io): Command {
 /** The one line an error becomes: the library's typed errors and ours as they are, anything else marked unexpected. */
 export function errorLine(e: unknown): string {
   if (e instanceof JpegError) return `codiff: ${e.code}: ${e.message}`;
+  if (isWasmOutOfMemory(e)) return `codiff: ${WASM_OUT_OF_MEMORY}`;
   // The TF.js packages' errors by name: importing those packages here would load TF.js for every command.
   if (e instanceof CliError || e instanceof ImageIoError || (e instanceof Error && ['NnError', 'EvalError', 'CaveError', 'TrainError', 'PipelineError'].includes(e.name))) return `codiff: ${e.message}`;
-  if (e instanceof Error && e.name === 'RuntimeError' && WASM_ABORT.test(e.message)) return `codiff: ${WASM_OUT_OF_MEMORY}`;
   if (e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer/.test(e.message)) {
     return `codiff: out of memory (${e.message}); try a smaller image or --max-pixels`;
   }

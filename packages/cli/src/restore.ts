@@ -35,8 +35,14 @@ export interface RestoreSummary {
 const IMAGE = /\.(jpe?g|png)$/i;
 
 /** What the wasm backend throws when its heap is exhausted, and what a user can do about it. */
-export const WASM_ABORT = /^Aborted\(|memory access out of bounds/;
+const WASM_ABORT = /^Aborted\(|memory access out of bounds/;
 export const WASM_OUT_OF_MEMORY = 'the wasm backend ran out of memory (its heap is 4 GiB): use smaller tiles (e.g. --vae-tile 512,64 --tile 64) or --backend webgpu';
+
+/** The wasm heap was full: the module aborted or trapped, or @codiff/nn refused the work before it started. */
+export function isWasmOutOfMemory(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  return WASM_ABORT.test(e.message) || (e.name === 'NnError' && (e as { code?: string }).code === 'OUT_OF_MEMORY');
+}
 
 /** The user's `--color` word as one of the pipeline's colour fixes, or a one-line error naming them. */
 export async function checkedColorFix(color: string): Promise<ColorFix> {
@@ -114,8 +120,8 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
         (summary as { restored: number }).restored++;
         args.log(`${job.input} → ${job.output}`);
       } catch (e) {
-        // Image errors already name their file; a wasm abort is the backend's 4 GiB heap running out.
-        const reason = WASM_ABORT.test((e as Error).message) ? WASM_OUT_OF_MEMORY : (e as Error).message.replace(`${job.input}: `, '');
+        // Image errors already name their file; out of memory gets what a user can do about it.
+        const reason = isWasmOutOfMemory(e) ? WASM_OUT_OF_MEMORY : (e as Error).message.replace(`${job.input}: `, '');
         summary.failed.push({ file: job.input, reason });
         args.log(`${job.input}: failed: ${reason}`);
       } finally {

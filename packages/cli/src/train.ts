@@ -1,6 +1,8 @@
 import type { TrainProgress } from '@codiff/train/node';
 import { MultiBar, type SingleBar } from 'cli-progress';
 import { startBackend } from './backend.js';
+import { CliError } from './io.js';
+import { isWasmOutOfMemory } from './restore.js';
 
 /** What both stages take from the command line. */
 export interface TrainArgs {
@@ -65,6 +67,11 @@ async function inTerminal<S>(stage: string, args: TrainArgs, run: (hooks: Hooks)
   };
   try {
     return await run({ signal: stop.signal, onProgress, onLog: (line) => (bar ? bars.log(`${line}\n`) : args.log(line)) });
+  } catch (e) {
+    if (isWasmOutOfMemory(e)) {
+      throw new CliError(`the wasm backend ran out of memory in a ${stage} step (its heap is 4 GiB): give the configuration a smaller patch or batchSize (accumulate keeps the effective batch), or use --backend webgpu`);
+    }
+    throw e;
   } finally {
     if (bar) bars.stop();
     for (const [s, h] of Object.entries(handlers)) process.off(s, h);

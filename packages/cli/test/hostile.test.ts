@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePng } from '@codiff/image-io';
+import { NnError } from '@codiff/nn';
 import { errorLine } from '../src/program.js';
 import { golden } from '../../../test-support/golden.js';
 import { flatPng, jpegHeaderOnly, pngHeaderOnly } from '../../../test-support/hostile-images.js';
@@ -118,6 +119,24 @@ describe('images that would exhaust memory', () => {
   });
 });
 
+describe('training steps larger than the wasm heap', () => {
+  it('stops with one line that names what to shrink, not a hang or a restore hint', () => {
+    const photos = join(dir, 'train-photos');
+    mkdirSync(photos, { recursive: true });
+    file('train-photos/flat.png', flatPng(600, 600));
+    // 64 crops of 512²: the lite CaVE's first activations alone are 1 GiB each.
+    const lite = JSON.parse(readFileSync(join(here, '../../train/configs/stage1-lite.json'), 'utf8'));
+    const config = file('stage1-huge.json', JSON.stringify({ ...lite, name: 'huge', patch: 512, batchSize: 64 }));
+    // Two threads: there a failed allocation inside the module used to spin forever instead of failing.
+    const r = codiff(['train', 'stage1', '--config', config, '--data', photos, '--out', join(dir, 'huge-run'), '--threads', '2', '--workers', '1']);
+    expectRefusal(
+      r,
+      /^codiff: the wasm backend ran out of memory in a stage1 step \(its heap is 4 GiB\): give the configuration a smaller patch or batchSize \(accumulate keeps the effective batch\), or use --backend webgpu$/,
+      { seconds: 90, rssBytes: 6 * GB },
+    );
+  });
+});
+
 describe('outputs never destroy inputs; write errors are one line', () => {
   it('degrade x.png -o x.png refuses and leaves the input as it was', () => {
     const input = file('self.png', flatPng(16, 16));
@@ -223,5 +242,6 @@ describe('quiet and plain', () => {
     expect(errorLine(new TypeError('x is not a function\n  at f (a.js:1)'))).toBe('codiff: unexpected error: x is not a function (set CODIFF_DEBUG=1 for details)');
     expect(errorLine(new RangeError('Array buffer allocation failed'))).toBe('codiff: out of memory (Array buffer allocation failed); try a smaller image or --max-pixels');
     expect(errorLine(new WebAssembly.RuntimeError('Aborted(). Build with -sASSERTIONS for more info.'))).toMatch(/^codiff: the wasm backend ran out of memory \(its heap is 4 GiB\): use smaller tiles/);
+    expect(errorLine(new NnError('the wasm backend ran out of memory: …', 'OUT_OF_MEMORY'))).toMatch(/^codiff: the wasm backend ran out of memory \(its heap is 4 GiB\): use smaller tiles/);
   });
 });

@@ -136,9 +136,95 @@ export async function useBackend(name: BackendName = defaultBackend(), options: 
     else await activate();
     // The cpu backend's one-time console banner in Node recommends tfjs-node; the error above already names it.
     if (name === 'cpu' && isNode) Object.assign(tf.backend(), { firstUse: false });
+    if (name === 'wasm') stopAfterWasmTrap(tf.backend() as unknown as WasmBackend);
     if (threads !== undefined) wasmThreads ??= threads;
   } catch (e) {
     throw new NnError(`backend '${name}' is unavailable: ${(e as Error).message}. It needs ${REQUIREMENTS[name]}.`);
   }
   return name;
+}
+
+type WasmAllocator = Record<'_malloc' | '_free', (n: number) => number>;
+
+interface WasmBackend {
+  wasm: WasmAllocator;
+  dataIdMap: { delete(dataId: object): boolean };
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+const GiB = 2 ** 30;
+/**
+ * The tensors on the heap plus a kernel's inputs may not pass this: kernels allocate scratch of about their inputs'
+ * size inside the module (Transpose before a reduction, for one), and the rest of the 4 GiB covers the allocator's
+ * fragmentation.
+ */
+const WASM_HEAP_BUDGET = 3.5 * GiB;
+
+/** Kernels whose output is their input's data under another shape: they allocate nothing. */
+const SHARES_INPUT = new Set(['Reshape', 'Identity', 'ExpandDims', 'Squeeze']);
+
+let wasmGuarded = false;
+
+/**
+ * In the threaded build an allocation that fails inside the wasm module does not fail: its allocator spins on its own
+ * lock forever, so a training step too large for the heap hung instead of erring. Work that would take the heap near
+ * its end is therefore refused before it enters the module (NnError OUT_OF_MEMORY, the module still healthy). Should a
+ * trap or abort happen all the same, the module is treated as dead: every kernel and allocation throws that error
+ * again at once, and disposal only forgets the tensor (a free could meet the lock the trap left taken).
+ */
+function stopAfterWasmTrap(backend: WasmBackend): void {
+  if (wasmGuarded) return;
+  wasmGuarded = true;
+  let trap: Error | undefined;
+  // Bytes of the buffers TF.js allocated on the heap (tf.memory().numBytes counts a buffer once per view of it).
+  const sizes = new Map<number, number>();
+  let onHeap = 0;
+  const refuseBeyondBudget = (what: string, bytes: number) => {
+    if (onHeap + bytes <= WASM_HEAP_BUDGET) return;
+    const gib = (n: number) => `${(n / GiB).toFixed(2)} GiB`;
+    throw new NnError(`the wasm backend ran out of memory: ${what} needs ${gib(bytes)} beside ${gib(onHeap)} of tensors, and its heap holds 4 GiB`, 'OUT_OF_MEMORY');
+  };
+  const guard =
+    <A extends unknown[], R>(f: (...args: A) => R, check: (...args: A) => void) =>
+    (...args: A): R => {
+      if (trap) throw trap;
+      check(...args);
+      try {
+        return f(...args);
+      } catch (e) {
+        if (e instanceof WebAssembly.RuntimeError) trap = e;
+        throw e;
+      }
+    };
+  const inputBytes = (inputs: tf.NamedTensorInfoMap) =>
+    Object.values(inputs).reduce((sum, t) => sum + (t ? tf.util.sizeFromShape(t.shape) * tf.util.bytesPerElement(t.dtype) : 0), 0);
+  for (const kernel of tf.getKernelsForBackend('wasm')) {
+    const check = SHARES_INPUT.has(kernel.kernelName) ? () => undefined : ({ inputs }: { inputs: tf.NamedTensorInfoMap }) => refuseBeyondBudget(`${kernel.kernelName}'s scratch`, inputBytes(inputs));
+    tf.unregisterKernel(kernel.kernelName, 'wasm');
+    tf.registerKernel({ ...kernel, kernelFunc: guard(kernel.kernelFunc, check) });
+  }
+  // Emscripten's first `_malloc`/`_free` replaces itself with the raw export: keep what it sets underneath ours.
+  const interpose = (name: keyof WasmAllocator, wrap: (raw: (n: number) => number) => (n: number) => number) => {
+    let raw = backend.wasm[name];
+    const wrapped = wrap((n) => raw(n));
+    Object.defineProperty(backend.wasm, name, { configurable: true, get: () => wrapped, set: (f: (n: number) => number) => (raw = f) });
+  };
+  interpose('_malloc', (malloc) =>
+    guard(
+      (bytes: number) => {
+        const pointer = malloc(bytes);
+        sizes.set(pointer >>> 0, bytes);
+        onHeap += bytes;
+        return pointer;
+      },
+      (bytes) => refuseBeyondBudget('a new tensor', bytes),
+    ),
+  );
+  interpose('_free', (free) => (pointer) => {
+    onHeap -= sizes.get(pointer >>> 0) ?? 0;
+    sizes.delete(pointer >>> 0);
+    return trap ? 0 : free(pointer);
+  });
+  const disposeData = backend.disposeData.bind(backend);
+  backend.disposeData = (dataId, force) => (trap ? (backend.dataIdMap.delete(dataId), true) : disposeData(dataId, force));
 }

@@ -58,4 +58,32 @@ describe('wasm with worker threads in Node', () => {
     tf.tidy(() => tf.add(1, 1));
     await expect(useBackend('wasm', { threads: 2 })).rejects.toThrow(/already runs with 1 thread\(s\); choose threads before its first use/);
   });
+
+  it('refuses work the 4 GiB heap cannot hold with OUT_OF_MEMORY, before the module hangs on it, and stays usable', () => {
+    const script = `
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend } from '@codiff/nn';
+await useBackend('wasm', { threads: 2 });
+const quarter = () => tf.zeros([64 * 1024 * 1024]); // 256 MiB
+const big = tf.zeros([192 * 1024 * 1024]); // 768 MiB: a reduction of it needs a transposed copy
+const views = [tf.reshape(big, [1024, -1]), tf.expandDims(big, 0)]; // no new memory: not counted
+const kept = [big];
+let refusal;
+try { for (let i = 0; i < 20; i++) kept.push(quarter()); } catch (e) { refusal = { code: e.code, message: e.message, kept: kept.length }; }
+let scratch;
+try { tf.sum(big, 0); } catch (e) { scratch = e.message; }
+tf.dispose([...kept, ...views]);
+const tensors = tf.memory().numTensors;
+console.log(JSON.stringify({ refusal, scratch, tensors, after: Array.from(tf.tidy(() => tf.add(tf.scalar(1), 2)).dataSync()) }));
+`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: packageDir, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(out.refusal.code).toBe('OUT_OF_MEMORY');
+    expect(out.refusal.kept).toBe(12); // 768 MiB + 11 × 256 MiB = 3.5 GiB
+    expect(out.refusal.message).toBe('the wasm backend ran out of memory: a new tensor needs 0.25 GiB beside 3.50 GiB of tensors, and its heap holds 4 GiB');
+    expect(out.scratch).toMatch(/^the wasm backend ran out of memory: Sum's scratch needs 0\.75 GiB beside 3\.50 GiB of tensors/);
+    expect(out.after).toEqual([3]);
+    expect(out.tensors).toBe(0);
+  }, 90_000);
 });
