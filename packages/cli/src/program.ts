@@ -23,6 +23,8 @@ function intIn(name: string, min: number, max: number) {
 
 const positiveInt = (name: string) => intIn(name, 1, Number.MAX_SAFE_INTEGER);
 
+const CAVE_MODEL_HELP = 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth (default: the CaVE codiff-lite ships)';
+
 /** "5,10,20" → [5, 10, 20], each an IJG quality 1..100. */
 function qualityList(value: string): number[] {
   const quality = intIn('--qf', 1, 100);
@@ -222,7 +224,7 @@ export function buildProgram(io: Io): Command {
       .command('quality')
       .description('JPEG quality: the QF read from each file’s quantisation tables beside CaVE’s estimate from the pixels alone')
       .argument('<image...>', 'JPEG files (a PNG gets CaVE’s estimate only)')
-      .requiredOption('--model <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth'))
+      .option('--model <file>', CAVE_MODEL_HELP))
       .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
       .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
       .option('--json', 'print JSON', false),
@@ -243,7 +245,7 @@ export function buildProgram(io: Io): Command {
     .requiredOption('--data <folder>', 'photos (PNG/JPEG, searched recursively; larger ones are centre-cropped to 512²)')
     .option('--qf <list>', 'JPEG qualities', qualityList, [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90])
     .requiredOption('-o, --output <file>', 'the map, .png or .svg')
-    .requiredOption('--model <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth'))
+    .option('--model <file>', CAVE_MODEL_HELP))
     .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
     .option('--threads <n>', 'wasm threads (default: the machine’s cores)', intIn('threads', 1, 8))
     .option('--seed <n>', 'UMAP seed', intIn('--seed', 0, 2 ** 31 - 1), 0)

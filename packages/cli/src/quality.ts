@@ -11,15 +11,19 @@ export interface QualityRow {
   cave: number;
 }
 
-/** Load a CaVE checkpoint on a backend; `qualityPatch` overrides the QF head's training patch read from the checkpoint. */
-export async function loadCaveModel(model: string, args: { qualityPatch?: number; backend?: string; threads?: number }) {
-  const caveNode = await import('@codiff/cave/node');
+/**
+ * Load a CaVE checkpoint on a backend, by default the one codiff-lite ships (its QF head trained, its patch in the
+ * metadata); `qualityPatch` overrides the QF head's training patch read from the checkpoint.
+ */
+export async function loadCaveModel(model: string | undefined, args: { qualityPatch?: number; backend?: string; threads?: number }) {
+  const [caveNode, { join }] = await Promise.all([import('@codiff/cave/node'), import('node:path')]);
+  const path = model ?? join((await import('@codiff/model-lite/node')).liteModelDir(), 'cave.safetensors');
   await startBackend(args.backend, args.threads);
-  return caveNode.loadCave(model, { qualityPatch: args.qualityPatch });
+  return caveNode.loadCave(path, { qualityPatch: args.qualityPatch });
 }
 
 /** `codiff quality`: each file's QF from its tables beside CaVE's estimate from its pixels alone. */
-export async function qualityCommand(files: string[], args: { model: string; qualityPatch?: number; backend?: string; threads?: number; maxPixels: number }): Promise<QualityRow[]> {
+export async function qualityCommand(files: string[], args: { model?: string; qualityPatch?: number; backend?: string; threads?: number; maxPixels: number }): Promise<QualityRow[]> {
   const [{ readJpegInfo }, { decodeImage }, tf] = await Promise.all([import('@codiff/jpeg-codec'), import('@codiff/image-io'), import('@tensorflow/tfjs-core')]);
   const cave = await loadCaveModel(args.model, args);
   try {
@@ -46,7 +50,8 @@ export interface CavePlotArgs {
   data: string;
   qualities: number[];
   output: string;
-  model: string;
+  /** CaVE weights; default: codiff-lite's. */
+  model?: string;
   qualityPatch?: number;
   backend?: string;
   threads?: number;

@@ -305,8 +305,16 @@ describe('codiff quality and cave-plot (with the golden tiny CaVE as --model)', 
     ]);
   });
 
+  it('without --model, reads the quality with the CaVE codiff-lite ships (trained QF head, its 64² tiles)', async () => {
+    const r = await codiff('quality', join(dir, 'q37.jpg'), join(dir, 'grey-q80.jpg'), '--json');
+    expect(r.err).toBe('');
+    const rows = JSON.parse(r.out) as { tables: { quality: number }; cave: number }[];
+    expect(rows.map((row) => row.tables.quality)).toEqual([37, 80]);
+    // The QF head of the CaVE shipped before answered about 41 for both.
+    for (const row of rows) expect(Math.abs(row.cave - row.tables.quality), JSON.stringify(row)).toBeLessThan(8);
+  });
+
   it('reports a missing model or file in one line', async () => {
-    expect((await codiff('quality', join(dir, 'q37.jpg'))).err).toBe("codiff: required option '--model <file>' not specified");
     const r = await codiff('quality', join(dir, 'q37.jpg'), '--model', join(dir, 'none.safetensors'));
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^codiff: .*none\.safetensors: no such file$/);
