@@ -1,6 +1,15 @@
 import { availableParallelism } from 'node:os';
 import type { BackendName } from '@codiff/nn';
 
+/** What the wasm backend throws when its heap is exhausted. */
+const WASM_ABORT = /^Aborted\(|memory access out of bounds/;
+
+/** The wasm heap was full: the module aborted or trapped, or @codiff/nn refused the work before it started. */
+export function isWasmOutOfMemory(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  return WASM_ABORT.test(e.message) || (e.name === 'NnError' && (e as { code?: string }).code === 'OUT_OF_MEMORY');
+}
+
 /**
  * Start the TF.js backend a command runs on (default wasm). wasm gets one thread per core (at most 8) unless
  * `--threads` or CODIFF_WASM_THREADS says otherwise, or it already runs in this process (its thread count is fixed

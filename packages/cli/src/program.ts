@@ -2,13 +2,14 @@ import { ImageIoError } from '@codiff/image-io';
 import { JpegError, type Subsampling } from '@codiff/jpeg-codec';
 import { basename, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { isWasmOutOfMemory } from './backend.js';
 import { degradeCommand, formatInfo, jpegInfoCommand } from './commands.js';
 import { convertWeightsCommand } from './convert.js';
 import { evalCommand } from './eval.js';
 import { CliError, DEFAULT_MAX_PIXELS } from './io.js';
 import { formatMetrics, metricsCommand, WEIGHT_FILES } from './metrics.js';
 import { cavePlotCommand, qualityCommand } from './quality.js';
-import { isWasmOutOfMemory, restoreCommand, WASM_OUT_OF_MEMORY } from './restore.js';
+import { restoreCommand, WASM_OUT_OF_MEMORY } from './restore.js';
 import { trainStage1Command, trainStage2Command, type TrainArgs } from './train.js';
 
 const SUBSAMPLINGS = ['4:4:4', '4:2:2', '4:2:0', '4:4:0', '4:1:1'];

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { readFileBytes } from '@codiff/image-io/node';
 import { SingleBar } from 'cli-progress';
 import { startBackend } from './backend.js';
@@ -16,7 +17,7 @@ export interface QualityRow {
  * metadata); `qualityPatch` overrides the QF head's training patch read from the checkpoint.
  */
 export async function loadCaveModel(model: string | undefined, args: { qualityPatch?: number; backend?: string; threads?: number }) {
-  const [caveNode, { join }] = await Promise.all([import('@codiff/cave/node'), import('node:path')]);
+  const caveNode = await import('@codiff/cave/node');
   const path = model ?? join((await import('@codiff/model-lite/node')).liteModelDir(), 'cave.safetensors');
   await startBackend(args.backend, args.threads);
   return caveNode.loadCave(path, { qualityPatch: args.qualityPatch });

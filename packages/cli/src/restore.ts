@@ -4,7 +4,7 @@ import { encodePng } from '@codiff/image-io';
 import { readImageFile, writeFileAtomic } from '@codiff/image-io/node';
 import type { ColorFix } from '@codiff/pipeline';
 import { MultiBar, Presets } from 'cli-progress';
-import { startBackend } from './backend.js';
+import { isWasmOutOfMemory, startBackend } from './backend.js';
 import { CliError } from './io.js';
 
 export interface RestoreArgs {
@@ -34,15 +34,8 @@ export interface RestoreSummary {
 
 const IMAGE = /\.(jpe?g|png)$/i;
 
-/** What the wasm backend throws when its heap is exhausted, and what a user can do about it. */
-const WASM_ABORT = /^Aborted\(|memory access out of bounds/;
+/** What a user can do when the wasm backend's heap is exhausted during a restore. */
 export const WASM_OUT_OF_MEMORY = 'the wasm backend ran out of memory (its heap is 4 GiB): use smaller tiles (e.g. --vae-tile 512,64 --tile 64) or --backend webgpu';
-
-/** The wasm heap was full: the module aborted or trapped, or @codiff/nn refused the work before it started. */
-export function isWasmOutOfMemory(e: unknown): boolean {
-  if (!(e instanceof Error)) return false;
-  return WASM_ABORT.test(e.message) || (e.name === 'NnError' && (e as { code?: string }).code === 'OUT_OF_MEMORY');
-}
 
 /** The user's `--color` word as one of the pipeline's colour fixes, or a one-line error naming them. */
 export async function checkedColorFix(color: string): Promise<ColorFix> {

@@ -1,8 +1,7 @@
 import type { TrainProgress } from '@codiff/train/node';
 import { MultiBar, type SingleBar } from 'cli-progress';
-import { startBackend } from './backend.js';
+import { isWasmOutOfMemory, startBackend } from './backend.js';
 import { CliError } from './io.js';
-import { isWasmOutOfMemory } from './restore.js';
 
 /** What both stages take from the command line. */
 export interface TrainArgs {

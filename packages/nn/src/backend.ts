@@ -136,7 +136,7 @@ export async function useBackend(name: BackendName = defaultBackend(), options: 
     else await activate();
     // The cpu backend's one-time console banner in Node recommends tfjs-node; the error above already names it.
     if (name === 'cpu' && isNode) Object.assign(tf.backend(), { firstUse: false });
-    if (name === 'wasm') stopAfterWasmTrap(tf.backend() as unknown as WasmBackend);
+    if (name === 'wasm') guardWasmHeap(tf.backend() as unknown as WasmBackend);
     if (threads !== undefined) wasmThreads ??= threads;
   } catch (e) {
     throw new NnError(`backend '${name}' is unavailable: ${(e as Error).message}. It needs ${REQUIREMENTS[name]}.`);
@@ -172,7 +172,7 @@ let wasmGuarded = false;
  * trap or abort happen all the same, the module is treated as dead: every kernel and allocation throws that error
  * again at once, and disposal only forgets the tensor (a free could meet the lock the trap left taken).
  */
-function stopAfterWasmTrap(backend: WasmBackend): void {
+function guardWasmHeap(backend: WasmBackend): void {
   if (wasmGuarded) return;
   wasmGuarded = true;
   let trap: Error | undefined;
