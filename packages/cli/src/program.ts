@@ -354,7 +354,7 @@ export function buildProgram(io: Io): Command {
       .option('--sd <folder>', 'Stable Diffusion 2.1-base in diffusers layout (unet/, vae/); not for lite, which trains its UNet from scratch')
       .requiredOption('--cave <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth')
       .requiredOption('--perceptual-weights <folder>', 'DISTS: vgg16.safetensors + dists_weights.safetensors; lpips-squeeze: laid out as ../shared/weights')
-      .option('--config <name|file>', "'official', 'tiny', 'lite', or a JSON file of the same shape", 'official')
+      .option('--config <name|file>', "'official', 'tiny', 'lite' (codiff-lite from scratch), 'lite-anneal' (its decaying-rate fine-tune, with --init), or a JSON file of the same shape", 'official')
       .option('--gan-gradient', 'let the adversarial gradient reach the generator (the paper; the official code blocks it)')
       .option('--init <checkpoint|folder>', 'start a new run from a trained generator: codiff.pkl / model.pkl or codiff.safetensors; for lite a model folder (a run’s model/, or @codiff/model-lite’s)'),
   ).action(async (opts) => {

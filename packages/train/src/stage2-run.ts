@@ -5,9 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadCave } from '@codiff/cave/node';
 import { loadDists, loadLpipsSqueeze } from '@codiff/losses/node';
 import { ParameterGroup } from '@codiff/nn';
-import { readStateDictFile } from '@codiff/nn/node';
 import { CodiffGenerator, Discriminator, PixelUnshuffleAutoencoder, pixelUnshuffleConfig } from '@codiff/pipeline';
-import { readCodiffCheckpoint, saveCodiffCheckpoint, saveCodiffModel } from '@codiff/pipeline/node';
+import { loadCodiffFolder, readCodiffCheckpoint, saveCodiffCheckpoint, saveCodiffModel } from '@codiff/pipeline/node';
 import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
 import { loadUNet, loadVae } from '@codiff/sd-unet/node';
 import { validateStage2Config, type Stage2Config } from './config.js';
@@ -21,7 +20,7 @@ import { discriminatorLosses, generatorLosses, realLatents, type PerceptualDista
 import { stageTrainerOptions, train, type TrainProgress, type TrainSummary, type TrainingTask } from './trainer.js';
 
 /** The configurations shipped in `configs/` (stage2-<name>.json). */
-export const STAGE2_CONFIG_NAMES = ['official', 'tiny', 'lite'] as const;
+export const STAGE2_CONFIG_NAMES = ['official', 'tiny', 'lite', 'lite-anneal'] as const;
 
 /** A named configuration (`official`, `tiny`, `lite`) or a path to a JSON file of the same shape. */
 export async function loadStage2Config(nameOrPath: string): Promise<Stage2Config> {
@@ -160,25 +159,28 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
 }
 
 /**
- * A from-scratch generator's UNet and projection from a model folder (`unet/`, `codiff.safetensors`), strictly: a
- * folder of another configuration is named by its first mismatched tensor, a missing file by its path.
+ * A from-scratch generator's UNet and projection from a model folder, read by the pipeline's own loader (so F16 and
+ * every file it needs are handled as `codiff restore` does), strictly: a folder of another configuration is named by
+ * its first mismatched tensor, a missing file by its path.
  */
 async function initFromModelFolder(g: CodiffGenerator, folder: string): Promise<void> {
   const fail = (why: string): never => {
     throw new TrainError(`--init ${folder}: ${why}`);
   };
   if (!(await stat(folder).catch(() => undefined))?.isDirectory()) fail('a from-scratch configuration starts from a model folder (unet/, codiff.safetensors), such as a run’s model/ or @codiff/model-lite’s');
+  let trained: CodiffGenerator | undefined;
   try {
-    // One after the other: a folder missing both files is named by the same one every time.
-    const unet = await readStateDictFile(join(folder, 'unet', 'diffusion_pytorch_model.safetensors'));
-    const checkpoint = await readCodiffCheckpoint(join(folder, 'codiff.safetensors'));
-    if (Boolean(checkpoint.residual) !== g.residual) fail(`its generator has residual = ${Boolean(checkpoint.residual)}, the configuration ${g.residual}`);
+    trained = await loadCodiffFolder(folder);
+    if (trained.residual !== g.residual) fail(`its generator has residual = ${trained.residual}, the configuration ${g.residual}`);
+    const unet = await trained.unet.stateDict();
     g.unet.checkStateDict(unet);
-    g.loadCheckpoint(checkpoint);
+    g.loadCheckpoint(await trained.toCheckpoint());
     g.unet.loadStateDict(unet);
   } catch (e) {
     if (e instanceof TrainError) throw e;
     fail((e as Error).message);
+  } finally {
+    trained?.dispose();
   }
 }
 

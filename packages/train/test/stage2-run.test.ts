@@ -154,7 +154,7 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     // --init takes a model folder of the same configuration.
     const small = { ...lite, model: { ...lite.model!, unet: { ...lite.model!.unet, block_out_channels: [32, 64], attention_head_dim: [1, 2], down_block_types: ['DownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'UpBlock2D'] } } };
     await expect(trainStage2({ ...opts, config: small, init: golden('codiff-tiny', 'cave.pth'), out: join(dir, 'l3') })).rejects.toThrow(/--init .*cave\.pth: a from-scratch configuration starts from a model folder/);
-    await expect(trainStage2({ ...opts, config: small, init: dir, out: join(dir, 'l4') })).rejects.toThrow(/--init .*: .*unet\/diffusion_pytorch_model\.safetensors/);
+    await expect(trainStage2({ ...opts, config: small, init: dir, out: join(dir, 'l4') })).rejects.toThrow(/--init .*: .*is not a CODiff model folder: missing unet\/config\.json/);
     const other = join(dir, 'other-model');
     const wider = new CodiffGenerator(
       { unet: new UNet2DConditionModel(unetConfigFromDiffusers({ ...small.model.unet, block_out_channels: [32, 96] })), vae: new PixelUnshuffleAutoencoder(pixelUnshuffleConfig(4)), cave: await loadCave(base.cave) },

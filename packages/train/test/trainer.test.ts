@@ -11,7 +11,7 @@ import { flatPng } from '../../../test-support/hostile-images.js';
 import { CaVE } from '@codiff/cave';
 import { loadCave } from '@codiff/cave/node';
 import { AdamW, clipGradNorm, learningRateAt, officialInit } from '../src/index.js';
-import { loadStage1Config, readCheckpointMetadata, scanPhotoFolder, train, trainStage1, writeCurves, type TrainingTask } from '../src/node.js';
+import { loadStage1Config, loadStage2Config, readCheckpointMetadata, scanPhotoFolder, train, trainStage1, writeCurves, type TrainingTask } from '../src/node.js';
 
 const CLI = resolve(__dirname, '../../cli/dist/bin.js');
 const work = mkdtempSync(join(tmpdir(), 'codiff-train-'));
@@ -215,6 +215,11 @@ describe('configurations', () => {
     await expect(loadStage1Config(tinyConfig({ batchSize: 0 }))).rejects.toThrow(/batchSize must be a positive integer \(got 0\)/);
     expect(learningRateAt(official.optimizer, 200000)).toBe(2e-5);
     expect(learningRateAt(official.optimizer, 200001)).toBe(1e-5);
+    // Stage 2's lite-anneal: codiff-lite's model, losses and data (--init from a trained folder) at a decaying rate.
+    const [scratch, annealed] = [await loadStage2Config('lite'), await loadStage2Config('lite-anneal')];
+    expect([annealed.model, annealed.patch, annealed.batchSize, annealed.weights, annealed.perceptual]).toEqual([scratch.model, scratch.patch, scratch.batchSize, scratch.weights, scratch.perceptual]);
+    expect([1, 601, 1101].map((s) => learningRateAt(annealed.optimizer, s))).toEqual([2.5e-4, 1.25e-4, 6.25e-5]);
+    await expect(loadStage2Config('huge')).rejects.toThrow(/named ones: official, tiny, lite, lite-anneal;/);
   });
 
   it('scans recursively in a stable order, with EXIF-upright sizes', async () => {
