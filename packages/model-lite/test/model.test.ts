@@ -24,7 +24,8 @@ describe('codiff-lite as shipped', () => {
     const bytes = STAND_IN_MODEL_FILES.reduce((n, f) => n + statSync(join(liteModelDir(), f)).size, 0);
     expect(bytes).toBeLessThanOrEqual(25e6);
     const unet = await readSafetensorsFile(join(liteModelDir(), 'unet/diffusion_pytorch_model.safetensors'));
-    expect(new Set([...unet.values()].map((t) => t.storedAs))).toEqual(new Set(['F16']));    expect(g.training).toBe('full');
+    expect(new Set([...unet.values()].map((t) => t.storedAs))).toEqual(new Set(['F16']));
+    expect(g.training).toBe('full');
     expect(g.residual).toBe(true);
     expect(g.vae).toBeInstanceOf(PixelUnshuffleAutoencoder);
   });
@@ -45,4 +46,4 @@ describe('codiff-lite as shipped', () => {
 });
 
 /** The least gain the tests ask for (the model card reports the measured gains). */
-const MIN_GAIN_DB = 0.2;
+const MIN_GAIN_DB = 0.3;
