@@ -16,7 +16,7 @@ import { stageTrainerOptions, train, type TrainProgress, type TrainSummary, type
 /** The configurations shipped in `configs/` (stage1-<name>.json). */
 export const STAGE1_CONFIG_NAMES = ['official', 'lite', 'lite-b64', 'lite-b64-anneal'] as const;
 
-/** A named configuration (`official`, `lite`) or a path to a JSON file of the same shape. */
+/** A named configuration (STAGE1_CONFIG_NAMES) or a path to a JSON file of the same shape. */
 export async function loadStage1Config(nameOrPath: string): Promise<Stage1Config> {
   return readConfigFile('stage1', STAGE1_CONFIG_NAMES, nameOrPath, validateStage1Config);
 }

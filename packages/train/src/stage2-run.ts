@@ -22,7 +22,7 @@ import { stageTrainerOptions, train, type TrainProgress, type TrainSummary, type
 /** The configurations shipped in `configs/` (stage2-<name>.json). */
 export const STAGE2_CONFIG_NAMES = ['official', 'tiny', 'lite', 'lite-anneal'] as const;
 
-/** A named configuration (`official`, `tiny`, `lite`) or a path to a JSON file of the same shape. */
+/** A named configuration (STAGE2_CONFIG_NAMES) or a path to a JSON file of the same shape. */
 export async function loadStage2Config(nameOrPath: string): Promise<Stage2Config> {
   return readConfigFile('stage2', STAGE2_CONFIG_NAMES, nameOrPath, validateStage2Config);
 }
