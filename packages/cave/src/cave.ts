@@ -36,7 +36,7 @@ class ResidualBranch extends Module {
   }
 
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => this.conv2.forward(tf.relu(this.norm.forward(this.conv1.forward(x)))));
+    return tf.tidy(() => this.conv2.forward(tf.relu(this.conv1.forwardWithBatchNorm(x, this.norm))));
   }
 }
 

@@ -10,15 +10,27 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, trans
 }
 
 /**
- * Σ over every axis but the last: the per-channel sum of a bias's or a BatchNorm's gradient. wasm's Sum kernel first
- * transposes the reduced axes behind the channels, which is slow on activations; summing runs of 32 rows first and
- * then those partial sums is 2.5–3.5× faster (3.8 ms against 8.9 ms for 64 × 64² × 16), about one elementwise pass.
+ * Σ over axis 1 of [b, n, c] → [b, c]. wasm's Sum kernel first transposes the reduced axis behind the channels, which
+ * is slow on activations; summing runs of 32 rows first and then those partial sums costs about one elementwise pass
+ * (2–4× faster: 3.8 ms against 8.9 ms for 64 × 64² × 16, 2.1 against 8.1 ms for 128 × 192 × 64). A matMul with a
+ * row of ones is slower still on fresh activations: XNNPACK repacks its second operand on every call.
  */
+function sumRows(x: tf.Tensor3D): tf.Tensor2D {
+  const [b, n, c] = x.shape;
+  if (tf.getBackend() !== 'wasm' || n % 32 !== 0) return tf.sum(x, 1);
+  return tf.tidy(() => tf.sum(tf.sum(tf.reshape(x, [b, n / 32, 32, c]), 2), 1));
+}
+
+/** Σ over every axis but the last: the per-channel sum of a bias's or a BatchNorm's gradient. */
 export function channelSum(x: tf.Tensor): tf.Tensor1D {
   const channels = x.shape[x.rank - 1];
-  const rows = x.size / channels;
-  if (tf.getBackend() !== 'wasm' || rows % 32 !== 0) return tf.sum(x, [...Array(x.rank - 1).keys()]) as tf.Tensor1D;
-  return tf.tidy(() => tf.sum(tf.sum(tf.reshape(x, [rows / 32, 32, channels]), 1), 0) as tf.Tensor1D);
+  return tf.tidy(() => tf.reshape(sumRows(tf.reshape(x, [1, x.size / channels, channels])), [channels]));
+}
+
+/** Per-image channel means of NHWC activations, [b, h, w, c] → [b, c] (see `sumRows` for why not tf.mean). */
+export function spatialMean(x: tf.Tensor4D): tf.Tensor2D {
+  const [b, h, w, c] = x.shape;
+  return tf.tidy(() => tf.div(sumRows(tf.reshape(x, [b, h * w, c])), h * w));
 }
 
 const detached = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({ value: tf.clone(args[0] as tf.Tensor), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }));

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { BatchNorm2d, conv2dFilterGradient, conv2dInputGradient, scaledDotProductAttention, useBackend } from '../src/index.js';
+import { BatchNorm2d, Conv2d, conv2dFilterGradient, conv2dInputGradient, GroupNorm, scaledDotProductAttention, useBackend } from '../src/index.js';
 import { PER_HEAD_MIN_SCORES } from '../src/attention.js';
 import { conv2dWithBias } from '../src/gradients.js';
 import { channelSum } from '../src/ops.js';
@@ -197,6 +197,68 @@ describe('scaledDotProductAttention (per head for large scores, batched for smal
     for (const backend of ['cpu', 'wasm'] as const) {
       await useBackend(backend);
       run(true).forEach((o, i) => expect(relL2(o, ref[i]), `${backend} output ${i}`).toBeLessThan(1e-5));
+    }
+  });
+});
+
+describe('normalisation layers on their fast paths', () => {
+  const random = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
+  const values = (ts: tf.Tensor[]) => ts.map((t) => Float32Array.from(t.dataSync()));
+
+  it('GroupNorm (means as row sums) has the output and gradients of tf.moments op by op, pixel counts divisible by 32 or not', async () => {
+    for (const shape of [[2, 8, 12, 16], [3, 5, 7, 8]]) {
+      const [b, h, w, c] = shape;
+      const run = (fast: boolean) => {
+        const gn = new GroupNorm(4, c);
+        const out = tf.tidy(() => {
+          gn.weight.variable.assign(random([c], 2));
+          gn.bias.variable.assign(random([c], 3));
+          // An offset mean, so that a one-pass variance would show.
+          const x = tf.add(random(shape, 1), 50);
+          const reference = (xi: tf.Tensor, g: tf.Tensor, bi: tf.Tensor) => {
+            const grouped = tf.reshape(xi, [b, h * w, 4, c / 4]);
+            const { mean, variance } = tf.moments(grouped, [1, 3], true);
+            return tf.add(tf.mul(tf.reshape(tf.div(tf.sub(grouped, mean), tf.sqrt(tf.add(variance, gn.eps))), shape), g), bi);
+          };
+          const forward = fast ? (xi: tf.Tensor) => gn.forward(xi as tf.Tensor4D) : reference;
+          const { value, grads } = tf.valueAndGrads((xi: tf.Tensor, g: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(forward(xi, g, bi), random(shape, 4))))([x, gn.weight.value, gn.bias.value]);
+          return values([value, ...grads, forward(x, gn.weight.value, gn.bias.value)]);
+        });
+        gn.dispose();
+        return out;
+      };
+      await useBackend('cpu');
+      const ref = run(false);
+      for (const backend of ['cpu', 'wasm'] as const) {
+        await useBackend(backend);
+        run(true).forEach((o, i) => expect(relL2(o, ref[i]), `${shape} ${backend} output ${i}`).toBeLessThan(1e-5));
+      }
+    }
+  });
+
+  it('Conv2d.forwardWithBatchNorm: in eval mode one convolution with the output and gradients of the two layers; in train mode the two layers', async () => {
+    const shape = [4, 9, 7, 3];
+    const run = (folded: boolean, training: boolean) => {
+      const conv = new Conv2d(3, 5, 3, { padding: 1 });
+      const bn = new BatchNorm2d(5, { eps: 1e-4 }).train(training);
+      for (const [i, p] of [conv.weight, conv.bias!, bn.weight, bn.bias, bn.runningMean].entries()) p.variable.assign(random(p.shape, 10 + i));
+      bn.runningVar.variable.assign(tf.add(tf.abs(random([5], 20)), 0.5));
+      const out = tf.tidy(() => {
+        const forward = (xi: tf.Tensor) => (folded ? conv.forwardWithBatchNorm(xi as tf.Tensor4D, bn) : bn.forward(conv.forward(xi as tf.Tensor4D)));
+        const x = random(shape, 1);
+        const { value, grads } = tf.valueAndGrads((xi: tf.Tensor, w: tf.Tensor) => tf.sum(tf.mul(forward(xi), random([4, 9, 7, 5], 2))))([x, conv.weight.value]);
+        return values([value, ...grads, bn.runningMean.value]);
+      });
+      conv.dispose();
+      bn.dispose();
+      return out;
+    };
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await useBackend(backend);
+      for (const training of [false, true]) {
+        const ref = run(false, training);
+        run(true, training).forEach((o, i) => expect(relL2(o, ref[i]), `${backend} training=${training} output ${i}`).toBeLessThan(1e-5));
+      }
     }
   });
 });
