@@ -341,7 +341,7 @@ export function buildProgram(io: Io): Command {
       .requiredOption('--data <folder>', 'training photos (PNG/JPEG, searched recursively)')
       .option('--val <folder>', 'validation photos: reconstruction L1 and QF error every validateEvery steps')
       .requiredOption('--out <folder>', 'run folder: checkpoint.safetensors, cave.safetensors, log.jsonl, loss-curve.svg')
-      .option('--config <name|file>', "'lite', 'lite-b64' (batch 64: the recipe whose QF head learns, ≈ 7 h on 2 cores), 'lite-b64-anneal' (its second half, with --init), 'official', or a JSON file of the same shape", 'lite')
+      .option('--config <name|file>', "'lite', 'lite-b64' (batch 64: the recipe whose QF head learns, ≈ 7 h on 2 cores), 'lite-b64-anneal' (its second half, with --init), 'official', or a JSON file of the same shape (\"extends\": a name or file, then only what differs)", 'lite')
       .option('--init <weights>', 'start a new run from these CaVE weights (a run’s cave.safetensors, or the official cave.pth)'),
   ).action(async (opts) => io.out(finished(await trainStage1Command(runArgs(opts)), opts.out)));
   runOptions(
@@ -354,7 +354,7 @@ export function buildProgram(io: Io): Command {
       .option('--sd <folder>', 'Stable Diffusion 2.1-base in diffusers layout (unet/, vae/); not for lite, which trains its UNet from scratch')
       .requiredOption('--cave <file>', 'CaVE weights: a stage-1 run’s cave.safetensors or the official cave.pth')
       .requiredOption('--perceptual-weights <folder>', 'DISTS: vgg16.safetensors + dists_weights.safetensors; lpips-squeeze: laid out as ../shared/weights')
-      .option('--config <name|file>', "'official', 'tiny', 'lite' (codiff-lite from scratch), 'lite-anneal' (its decaying-rate fine-tune, with --init), or a JSON file of the same shape", 'official')
+      .option('--config <name|file>', "'official', 'tiny', 'lite' (codiff-lite from scratch), 'lite-anneal' (its decaying-rate fine-tune, with --init), or a JSON file of the same shape (\"extends\": a name or file, then only what differs)", 'official')
       .option('--gan-gradient', 'let the adversarial gradient reach the generator (the paper; the official code blocks it)')
       .option('--init <checkpoint|folder>', 'start a new run from a trained generator: codiff.pkl / model.pkl or codiff.safetensors; for lite a model folder (a run’s model/, or @codiff/model-lite’s)'),
   ).action(async (opts) => {

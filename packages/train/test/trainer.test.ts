@@ -222,6 +222,26 @@ describe('configurations', () => {
     await expect(loadStage2Config('huge')).rejects.toThrow(/named ones: official, tiny, lite, lite-anneal;/);
   });
 
+  it('"extends" starts a configuration from a named or relative one: objects merged field by field, the rest replaced', async () => {
+    const lite = await loadStage2Config('lite');
+    const dir = join(work, 'extends');
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    const write = (name: string, config: object) => {
+      writeFileSync(join(dir, name), JSON.stringify(config));
+      return join(dir, name);
+    };
+    write('sub/gpu.json', { extends: 'lite-anneal', name: 'gpu', batchSize: 256, optimizer: { lr: 4e-4, milestones: [80] } });
+    const gpu = await loadStage2Config(write('shorter.json', { extends: 'sub/gpu.json', steps: 150 }));
+    expect([gpu.name, gpu.batchSize, gpu.steps, gpu.seed, gpu.model]).toEqual(['gpu', 256, 150, 2028, lite.model]);
+    expect(gpu.optimizer).toEqual({ ...lite.optimizer, lr: 4e-4, milestones: [80] });
+    write('b.json', { extends: 'a.json' });
+    await expect(loadStage2Config(write('a.json', { extends: 'b.json' }))).rejects.toThrow(/a\.json extends itself \(.*a\.json → .*b\.json → .*a\.json\)/);
+    await expect(loadStage2Config(write('c.json', { extends: 'nowhere.json' }))).rejects.toThrow(/no configuration 'nowhere\.json' \(extended by .*c\.json\)/);
+    await expect(loadStage2Config(write('d.json', { extends: 3 }))).rejects.toThrow(/d\.json: extends must be a configuration name or a JSON file \(got 3\)/);
+    // The merged configuration is validated as a whole.
+    await expect(loadStage2Config(write('e.json', { extends: 'lite', batchSize: 0 }))).rejects.toThrow(/batchSize must be a positive integer \(got 0\)/);
+  });
+
   it('scans recursively in a stable order, with EXIF-upright sizes', async () => {
     const { photos } = await scanPhotoFolder(sharedPhotos('test'), 40);
     expect(photos.map((p) => p.path.slice(sharedPhotos('test').length + 1)).slice(0, 3)).toEqual(['Classic5/baboon.png', 'Classic5/barbara.png', 'Classic5/boats.png']);
