@@ -16,6 +16,10 @@ export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(num / den);
 }
 
+const random = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
+/** Each tensor's values, read on the current backend. */
+const values = (ts: tf.Tensor[]) => ts.map((t) => Float32Array.from(t.dataSync()));
+
 type Case = { name: string; x: [number, number, number, number]; k: number; cout: number; stride: number; pad: number | 'valid' | 'same' };
 const CASES: Case[] = [
   { name: '3×3 pad 1', x: [2, 7, 9, 4], k: 3, cout: 5, stride: 1, pad: 1 },
@@ -91,9 +95,6 @@ describe('MatMul gradients on wasm (explicit transposes)', () => {
 });
 
 describe('bias and BatchNorm gradients (channel sums without wasm\'s slow Sum)', () => {
-  const random = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
-  /** Each tensor's values, read on the current backend. */
-  const values = (ts: tf.Tensor[]) => ts.map((t) => Float32Array.from(t.dataSync()));
   const expectClose = (ours: Float32Array[], ref: Float32Array[], tolerance: number) => ours.forEach((o, i) => expect(relL2(o, ref[i]), `output ${i}`).toBeLessThan(tolerance));
 
   it('channelSum equals tf.sum over the leading axes, row counts divisible by 32 or not', async () => {
@@ -202,8 +203,6 @@ describe('scaledDotProductAttention (per head for large scores, batched for smal
 });
 
 describe('normalisation layers on their fast paths', () => {
-  const random = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
-  const values = (ts: tf.Tensor[]) => ts.map((t) => Float32Array.from(t.dataSync()));
 
   it('GroupNorm (means as row sums) has the output and gradients of tf.moments op by op, pixel counts divisible by 32 or not', async () => {
     for (const shape of [[2, 8, 12, 16], [3, 5, 7, 8]]) {
