@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NnError } from './errors.js';
 import { Module, type Parameter } from './module.js';
 import { conv2dWithBias } from './gradients.js';
-import { channelSum, matMul, spatialMean } from './ops.js';
+import { channelSum, interleave2x2, matMul, spatialMean, upsampleNearest2x } from './ops.js';
 
 /**
  * An extra path added to a layer's output, computed from the same input: y = layer(x) + Σ branch(x). This is how
@@ -59,12 +59,49 @@ export class Conv2d extends Module {
     });
   }
 
+  /**
+   * This convolution (3×3, stride 1, padding 1) on x upsampled ×2 by nearest neighbour, computed at x's resolution.
+   * Each of the four output phases (row and column parity) sees only two distinct input rows and columns, so it is a
+   * 2×2 convolution of x whose taps are sums of the 3×3 filter's: 16 instead of 36 multiply-adds per channel pair and
+   * low-resolution pixel, and no upsampled copy of x. With branches (LoRA reads the upsampled input) or another
+   * geometry: the upsample, then the convolution.
+   */
+  forwardUpsampled(x: tf.Tensor4D): tf.Tensor4D {
+    if (this.kernel !== 3 || (this.options.stride ?? 1) !== 1 || this.options.padding !== 1 || this.branches.size > 0) {
+      return tf.tidy(() => this.forward(upsampleNearest2x(x)));
+    }
+    return tf.tidy(() => {
+      const filters = phaseFilters(this.weight.value as tf.Tensor4D);
+      const bias = this.bias?.value as tf.Tensor1D | undefined;
+      // Phase (r, s) reads rows i−1, i when r = 0 and i, i+1 when r = 1 (columns likewise): padding on that side.
+      const phase = (r: number, s: number) => {
+        const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [1 - r, r], [1 - s, s], [0, 0]];
+        const filter = filters[2 * r + s];
+        return bias ? conv2dWithBias(x, filter, bias, 1, pad) : tf.conv2d(x, filter, 1, pad);
+      };
+      return interleave2x2([phase(0, 0), phase(0, 1), phase(1, 0), phase(1, 1)]);
+    });
+  }
+
   private convolve(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D | undefined): tf.Tensor4D {
     const p = this.options.padding ?? 0;
     const pad: 'valid' | [[number, number], [number, number], [number, number], [number, number]] = p === 0 ? 'valid' : [[0, 0], [p, p], [p, p], [0, 0]];
     const stride = this.options.stride ?? 1;
     return bias ? conv2dWithBias(x, filter, bias, stride, pad) : tf.conv2d(x, filter, stride, pad);
   }
+}
+
+/**
+ * A 3×3 filter ([kh, kw, cin, cout]) as the four 2×2 filters of Conv2d.forwardUpsampled, phases (row, column) in the
+ * order (0, 0), (0, 1), (1, 0), (1, 1). Upsampled, rows 2i−1, 2i, 2i+1 are input rows i−1, i, i: phase 0's taps are
+ * [W₀, W₁ + W₂]; rows 2i, 2i+1, 2i+2 are i, i, i+1: phase 1's are [W₀ + W₁, W₂]. Columns likewise.
+ */
+function phaseFilters(filter: tf.Tensor4D): tf.Tensor4D[] {
+  const byParity = (f: tf.Tensor4D, axis: 0 | 1): tf.Tensor4D[] => {
+    const [first, middle, last] = tf.split(f, 3, axis);
+    return [tf.concat([first, tf.add(middle, last)], axis), tf.concat([tf.add(first, middle), last], axis)] as tf.Tensor4D[];
+  };
+  return byParity(filter, 0).flatMap((rowPhase) => byParity(rowPhase, 1));
 }
 
 /**

@@ -33,6 +33,27 @@ export function spatialMean(x: tf.Tensor4D): tf.Tensor2D {
   return tf.tidy(() => tf.div(sumRows(tf.reshape(x, [b, h * w, c])), h * w));
 }
 
+/**
+ * Four [b, h, w, c] images as the phases of one [b, 2h, 2w, c]: out[2i + r, 2j + s] = phases[2r + s][i, j]. Two
+ * concatenations and reshapes, whose gradients every backend has.
+ */
+export function interleave2x2(phases: readonly [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D]): tf.Tensor4D {
+  const [b, h, w, c] = phases[0].shape;
+  return tf.tidy(() => {
+    // Row r of the output, columns interleaved: [b, h, w, (s, c)] read as [b, h, 1, 2w·c]; then rows: [b, h, (r, 2w·c)].
+    const rows = [0, 1].map((r) => tf.reshape(tf.concat([phases[2 * r], phases[2 * r + 1]], 3), [b, h, 1, 2 * w * c]));
+    return tf.reshape(tf.concat(rows, 2), [b, 2 * h, 2 * w, c]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Nearest-neighbour ×2 upsampling of NHWC images. Not tf.image.resizeNearestNeighbor: TF.js 4.22's cpu gradient of
+ * that op reads dy at the first image's offset for every image of a batch.
+ */
+export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
+  return interleave2x2([x, x, x, x]);
+}
+
 const detached = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({ value: tf.clone(args[0] as tf.Tensor), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }));
 
 /** The value of `x` with no gradient through it (torch's `detach`; TF.js has no stop-gradient op). */

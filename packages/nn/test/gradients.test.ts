@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { BatchNorm2d, Conv2d, conv2dFilterGradient, conv2dInputGradient, GroupNorm, scaledDotProductAttention, useBackend } from '../src/index.js';
 import { PER_HEAD_MIN_SCORES } from '../src/attention.js';
 import { conv2dWithBias } from '../src/gradients.js';
-import { channelSum } from '../src/ops.js';
+import { channelSum, upsampleNearest2x } from '../src/ops.js';
 
 /** ‖a − b‖₂ / ‖b‖₂ */
 export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -257,6 +257,49 @@ describe('normalisation layers on their fast paths', () => {
       for (const training of [false, true]) {
         const ref = run(false, training);
         run(true, training).forEach((o, i) => expect(relL2(o, ref[i]), `${backend} training=${training} output ${i}`).toBeLessThan(1e-5));
+      }
+    }
+  });
+
+});
+
+describe('nearest ×2 upsampling', () => {
+  it('upsampleNearest2x equals tf.image.resizeNearestNeighbor ×2, value and gradient (the latter where TF.js gets it right: wasm, or cpu at batch 1)', async () => {
+    const run = (shape: number[], up: (x: tf.Tensor4D) => tf.Tensor) =>
+      tf.tidy(() => {
+        const weights = random([shape[0], 2 * shape[1], 2 * shape[2], shape[3]], 2);
+        const { value, grad } = tf.valueAndGrad((x: tf.Tensor) => tf.sum(tf.mul(up(x as tf.Tensor4D), weights)))(random(shape, 1));
+        return values([up(random(shape, 1) as tf.Tensor4D), value, grad]);
+      });
+    const resize = (x: tf.Tensor4D) => tf.image.resizeNearestNeighbor(x, [2 * x.shape[1], 2 * x.shape[2]]);
+    for (const [backend, shape] of [['cpu', [1, 5, 7, 3]], ['wasm', [3, 5, 7, 3]], ['wasm', [2, 1, 1, 4]]] as const) {
+      await useBackend(backend);
+      const ref = run([...shape], resize);
+      run([...shape], upsampleNearest2x).forEach((o, i) => expect(relL2(o, ref[i]), `${backend} ${shape} output ${i}`).toBeLessThan(1e-6));
+    }
+  });
+
+  it('Conv2d.forwardUpsampled: the output and gradients of a nearest ×2 upsample followed by the convolution, odd sizes and no bias included', async () => {
+    const run = (fast: boolean, [b, h, w, cin]: number[], bias: boolean) => {
+      const conv = new Conv2d(cin, 5, 3, { padding: 1, bias });
+      for (const [i, p] of [conv.weight, ...(conv.bias ? [conv.bias] : [])].entries()) p.variable.assign(random(p.shape, 10 + i));
+      const out = tf.tidy(() => {
+        const forward = (x: tf.Tensor) => (fast ? conv.forwardUpsampled(x as tf.Tensor4D) : conv.forward(upsampleNearest2x(x as tf.Tensor4D)));
+        const weights = random([b, 2 * h, 2 * w, 5], 2);
+        const params = [conv.weight.value, ...(conv.bias ? [conv.bias.value] : [])];
+        const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => tf.sum(tf.mul(forward(x), weights)))([random([b, h, w, cin], 1), ...params]);
+        return values([forward(random([b, h, w, cin], 1)), value, ...grads]);
+      });
+      conv.dispose();
+      return out;
+    };
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await useBackend(backend);
+      for (const [shape, bias] of [[[2, 5, 7, 3], true], [[1, 4, 6, 4], false], [[1, 1, 1, 2], true]] as const) {
+        const ref = run(false, [...shape], bias);
+        const fast = run(true, [...shape], bias);
+        expect(fast).toHaveLength(bias ? 5 : 4);
+        fast.forEach((o, i) => expect(relL2(o, ref[i]), `${backend} ${shape} bias=${bias} output ${i}`).toBeLessThan(1e-5));
       }
     }
   });

@@ -32,10 +32,10 @@ export class Upsample2D extends Module {
   }
 
   forward(x: tf.Tensor4D, size?: [number, number]): tf.Tensor4D {
-    return tf.tidy(() => {
-      const [, h, w] = x.shape;
-      const up = tf.image.resizeNearestNeighbor(x, size ?? [h * 2, w * 2]);
-      return this.conv.forward(up);
-    });
+    const [, h, w] = x.shape;
+    // Exactly ×2 (diffusers passes a size only to match an odd skip): the conv computed at x's resolution.
+    // Other sizes: tf.image.resizeNearestNeighbor, whose cpu gradient is wrong for batches over 1 (see upsampleNearest2x).
+    if (!size || (size[0] === h * 2 && size[1] === w * 2)) return this.conv.forwardUpsampled(x);
+    return tf.tidy(() => this.conv.forward(tf.image.resizeNearestNeighbor(x, size)));
   }
 }
