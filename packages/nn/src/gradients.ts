@@ -4,7 +4,7 @@
 // leading axes).
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
-import { channelSum, matMul } from './ops.js';
+import { channelSum, interleave2x2, matMul } from './ops.js';
 
 type Pad4 = { top: number; bottom: number; left: number; right: number };
 
@@ -63,8 +63,8 @@ function filterGradientByTaps(padded: tf.Tensor4D, filterShape: readonly number[
 /**
  * dL/dx of a Conv2D (NHWC, dilation 1): for stride 1 a conv of dy with the filter rotated 180° and its in/out
  * channels swapped; with kernel = stride and no padding (a U-Net's downsampler: each output reads its own block)
- * one matMul and a rearrangement, ~10× faster on wasm than conv2dTranspose (its Conv2DBackpropInput), which other
- * strides use.
+ * one matMul and a rearrangement, ~10× faster on wasm than conv2dTranspose (its Conv2DBackpropInput); other stride-2
+ * convs by output phases (strideTwoInputGradient); other strides conv2dTranspose.
  */
 export function conv2dInputGradient(
   xShape: readonly [number, number, number, number],
@@ -81,21 +81,56 @@ export function conv2dInputGradient(
       return tf.conv2d(dy, rotated, 1, explicit(kh - 1 - pad.top, kh - 1 - pad.bottom, kw - 1 - pad.left, kw - 1 - pad.right));
     }
     if (kh === stride[0] && kw === stride[1] && pad.top + pad.bottom + pad.left + pad.right === 0) return blockConvInputGradient(xShape, filter, dy);
+    if (stride[0] === 2 && stride[1] === 2) return strideTwoInputGradient(xShape, filter, dy, pad);
     return tf.conv2dTranspose(dy, filter, [...xShape], stride, explicit(pad.top, pad.bottom, pad.left, pad.right));
   });
 }
 
 /**
- * The filter turned 180° with its in/out channels swapped ([kh, kw, cin, cout] → [kh, kw, cout, cin]). Turning is
- * reversing the order of the kh·kw taps: a matMul with the anti-diagonal, exact (one 1 per row) and much faster on
- * wasm than its Reverse kernel (4 ms for a 3×3×192×192 filter).
+ * Taps of a filter ([kh, kw, cin, cout]) with its in/out channels swapped: out[i, j] = filter[rows[i], cols[j]]ᵀ, as
+ * [rows, cols, cout, cin]. A matMul with a 0/1 selection matrix: exact (one 1 per row), and much faster on wasm than
+ * its Reverse (4 ms for a 3×3×192×192 filter), Gather and StridedSlice kernels.
  */
-function rotated180(filter: tf.Tensor4D): tf.Tensor4D {
+function swappedTaps(filter: tf.Tensor4D, rows: readonly number[], cols: readonly number[]): tf.Tensor4D {
   const [kh, kw, cin, cout] = filter.shape;
-  const taps = kh * kw;
-  const antiDiagonal = tf.tensor2d(Float32Array.from({ length: taps * taps }, (_, i) => (i % taps === taps - 1 - Math.floor(i / taps) ? 1 : 0)), [taps, taps]);
-  const swapped = tf.reshape(tf.transpose(filter, [0, 1, 3, 2]), [taps, cout * cin]) as tf.Tensor2D;
-  return tf.reshape(tf.matMul(antiDiagonal, swapped), [kh, kw, cout, cin]) as tf.Tensor4D;
+  const picks = new Float32Array(rows.length * cols.length * kh * kw);
+  rows.forEach((r, i) => cols.forEach((c, j) => (picks[(i * cols.length + j) * kh * kw + r * kw + c] = 1)));
+  const swapped = tf.reshape(tf.transpose(filter, [0, 1, 3, 2]), [kh * kw, cout * cin]) as tf.Tensor2D;
+  return tf.reshape(tf.matMul(tf.tensor2d(picks, [rows.length * cols.length, kh * kw]), swapped), [rows.length, cols.length, cout, cin]) as tf.Tensor4D;
+}
+
+/** The filter turned 180° with its in/out channels swapped ([kh, kw, cin, cout] → [kh, kw, cout, cin]). */
+function rotated180(filter: tf.Tensor4D): tf.Tensor4D {
+  const reversed = (k: number) => Array.from({ length: k }, (_, i) => k - 1 - i);
+  return swappedTaps(filter, reversed(filter.shape[0]), reversed(filter.shape[1]));
+}
+
+/**
+ * dx of a stride-2 conv by the parity of its rows and columns. In padded coordinates row 2m + r receives
+ * Σₜ dy[m − t]·W[r + 2t]ᵀ: for each of the four phases a stride-1 conv of dy with every other tap of the filter
+ * (reversed, channels swapped), then the phases interleaved and the padding cropped. On wasm these are XNNPACK
+ * convolutions; its Conv2DBackpropInput ran stride-2 3×3 gradients at under 1 GFLOP/s (about 90 ms for a 16×8×8×64
+ * dy, the whole step's UNet downsampler share in codiff-lite's training).
+ */
+function strideTwoInputGradient(xShape: readonly [number, number, number, number], filter: tf.Tensor4D, dy: tf.Tensor4D, pad: Pad4): tf.Tensor4D {
+  const [b, h, w, cin] = xShape;
+  const [kh, kw] = filter.shape;
+  const [, oh, ow] = dy.shape;
+  // Phase rows and columns: half the padded input, rounded up (phases of odd sizes are cropped after interleaving).
+  const mh = Math.ceil((h + pad.top + pad.bottom) / 2);
+  const mw = Math.ceil((w + pad.left + pad.right) / 2);
+  // Phase r's taps W[r + 2t], t = T − 1 … 0: a correlation reads dy[m − t].
+  const taps = (k: number, r: number) => {
+    const n = Math.ceil((k - r) / 2);
+    return Array.from({ length: n }, (_, j) => r + 2 * (n - 1 - j));
+  };
+  const phase = (r: number, s: number): tf.Tensor4D => {
+    const [rows, cols] = [taps(kh, r), taps(kw, s)];
+    if (rows.length === 0 || cols.length === 0) return tf.zeros([b, mh, mw, cin]);
+    return tf.conv2d(dy, swappedTaps(filter, rows, cols), 1, [[0, 0], [rows.length - 1, mh - oh], [cols.length - 1, mw - ow], [0, 0]]);
+  };
+  const padded = interleave2x2([phase(0, 0), phase(0, 1), phase(1, 0), phase(1, 1)]);
+  return tf.slice(padded, [0, pad.top, pad.left, 0], [b, h, w, cin]);
 }
 
 /** dx of a kernel = stride conv: dy·Wᵀ gives each output's k×k×cin block, which is then put in place. */

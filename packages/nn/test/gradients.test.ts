@@ -33,6 +33,11 @@ const CASES: Case[] = [
   { name: 'batch 8: 3×3 stride 2 valid, odd size', x: [8, 9, 7, 3], k: 3, cout: 2, stride: 2, pad: 'valid' },
   // kernel = stride, unpadded: dX by one matMul; an odd size leaves a row and a column no output reads.
   { name: '2×2 stride 2 valid, odd size', x: [2, 9, 7, 3], k: 2, cout: 4, stride: 2, pad: 'valid' },
+  // Other stride-2 convs: dX by output phases (even and odd kernels, rows past the last window, 1×1 taps for one parity).
+  { name: '3×3 stride 2 same (padding below and right only)', x: [2, 8, 6, 3], k: 3, cout: 4, stride: 2, pad: 'same' },
+  { name: '4×4 stride 2 pad 1', x: [1, 9, 10, 2], k: 4, cout: 3, stride: 2, pad: 1 },
+  { name: '1×1 stride 2, odd size', x: [1, 7, 5, 3], k: 1, cout: 2, stride: 2, pad: 'valid' },
+  { name: '5×5 stride 2 pad 2', x: [1, 11, 8, 2], k: 5, cout: 3, stride: 2, pad: 2 },
 ];
 
 /** d(Σ w ⊙ conv(x, f))/d{x, f} through the registered gradient on the current backend. */
