@@ -39,17 +39,41 @@ interface Hooks {
 }
 
 /**
- * A training run in the terminal: SIGINT/SIGTERM finish the current step and write a checkpoint (`--resume`
- * continues bit for bit); a progress bar with step, loss, steps/s, data share and ETA, log lines above it.
+ * Stopping a run from the terminal. The first SIGINT/SIGTERM aborts `signal`: the trainer finishes its step and
+ * writes a checkpoint. A second one exits at once (status 130), for a user who will not wait for a long step;
+ * nothing is lost but that step and those since the last checkpoint, which is written atomically.
  */
-async function inTerminal<S>(stage: string, args: TrainArgs, run: (hooks: Hooks) => Promise<S>): Promise<S> {
+export function stopOnSignals(
+  log: (line: string) => void,
+  exit: (code: number) => void = (code) => process.exit(code),
+  source: Pick<NodeJS.EventEmitter, 'on' | 'off'> = process,
+) {
   const stop = new AbortController();
   const onSignal = (signal: string) => {
-    args.log(`${signal}: finishing this step and writing a checkpoint (resume with --resume)`);
-    stop.abort();
+    if (!stop.signal.aborted) {
+      log(`${signal}: finishing this step and writing a checkpoint (resume with --resume; ${signal} again stops at once)`);
+      stop.abort();
+    } else {
+      log(`${signal} again: stopping now, without this step; --resume continues from the last checkpoint`);
+      exit(130);
+    }
   };
   const handlers = { SIGINT: () => onSignal('SIGINT'), SIGTERM: () => onSignal('SIGTERM') };
-  for (const [s, h] of Object.entries(handlers)) process.on(s, h);
+  for (const [s, h] of Object.entries(handlers)) source.on(s, h);
+  return {
+    signal: stop.signal,
+    release: () => {
+      for (const [s, h] of Object.entries(handlers)) source.off(s, h);
+    },
+  };
+}
+
+/**
+ * A training run in the terminal: stopped by signals (`stopOnSignals`; `--resume` continues bit for bit); a progress
+ * bar with step, loss, steps/s, data share and ETA, log lines above it.
+ */
+async function inTerminal<S>(stage: string, args: TrainArgs, run: (hooks: Hooks) => Promise<S>): Promise<S> {
+  const stop = stopOnSignals(args.log);
   // A MultiBar of one: it can print log lines above the bar.
   const bars = new MultiBar({
     format: `${stage} [{bar}] {value}/{total} | loss {loss} | {rate} steps/s | data {data}% | ETA {eta_formatted}`,
@@ -73,7 +97,7 @@ async function inTerminal<S>(stage: string, args: TrainArgs, run: (hooks: Hooks)
     throw e;
   } finally {
     if (bar) bars.stop();
-    for (const [s, h] of Object.entries(handlers)) process.off(s, h);
+    stop.release();
   }
 }
 

@@ -1,4 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -8,6 +9,7 @@ import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { codiff } from './support.js';
 import { startBackend } from '../src/backend.js';
+import { stopOnSignals } from '../src/train.js';
 import { bytesSource, SafetensorsFile, writeSafetensors } from '@codiff/nn';
 import { golden, goldenJson, sharedPhotos } from '../../../test-support/golden.js';
 import { flatPng } from '../../../test-support/hostile-images.js';
@@ -74,6 +76,25 @@ describe('codiff degrade', () => {
       expect(r.err).toMatch(message);
       expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
     }
+  });
+});
+
+describe('stopping a training run from the terminal', () => {
+  it('the first signal asks for a checkpoint after the step; a second exits at once with 130; release unhooks', () => {
+    const signals = new EventEmitter();
+    const lines: string[] = [];
+    const exits: number[] = [];
+    const stop = stopOnSignals((line) => lines.push(line), (code) => exits.push(code), signals);
+    signals.emit('SIGINT');
+    expect([stop.signal.aborted, exits]).toEqual([true, []]);
+    signals.emit('SIGTERM');
+    expect(exits).toEqual([130]);
+    expect(lines).toEqual([
+      'SIGINT: finishing this step and writing a checkpoint (resume with --resume; SIGINT again stops at once)',
+      'SIGTERM again: stopping now, without this step; --resume continues from the last checkpoint',
+    ]);
+    stop.release();
+    expect([signals.listenerCount('SIGINT'), signals.listenerCount('SIGTERM')]).toEqual([0, 0]);
   });
 });
 

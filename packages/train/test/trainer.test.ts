@@ -128,7 +128,7 @@ describe('codiff train stage1 (child processes on wasm)', () => {
     });
     const code = await new Promise((done) => child.on('exit', done));
     expect(code).toBe(0);
-    expect(stderr).toMatch(/SIGTERM: finishing this step and writing a checkpoint \(resume with --resume\)/);
+    expect(stderr).toMatch(/SIGTERM: finishing this step and writing a checkpoint \(resume with --resume; SIGTERM again stops at once\)/);
     const step = Number(/stopped at step (\d+)/.exec(stdout)![1]);
     const logged = readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).length;
     expect(logged).toBe(step);
