@@ -5,3 +5,4 @@ export { SqueezeNetFeatures } from './squeezenet.js';
 export { torchMaxPool } from './pooling.js';
 export { sobelMagnitude, edgeAwareDists } from './edge.js';
 export { discriminatorLoss, generatorLoss } from './gan.js';
+export { blockEdgeMse, type GridShift } from './blocking.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, writeSafetensors, type HostTensor } from '@codiff/nn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { discriminatorLoss, edgeAwareDists, generatorLoss, sobelMagnitude, type Dists } from '../src/index.js';
+import { blockEdgeMse, discriminatorLoss, edgeAwareDists, generatorLoss, sobelMagnitude, type Dists } from '../src/index.js';
 import { loadDists, loadLpips, loadVgg16 } from '../src/node.js';
 import { golden, readAll } from '../../../test-support/tfjs.js';
 
@@ -12,6 +12,69 @@ const vggPath = golden('dists-lpips', 'vgg16.safetensors');
 const distsPath = golden('dists-lpips', 'dists_weights.safetensors');
 
 beforeAll(() => useBackend('wasm'));
+
+describe('block-edge MSE', () => {
+  /** The definition, by loops: squared error differences over neighbour pairs that straddle a block edge. */
+  function reference(r: Float32Array, d: Float32Array, [b, h, w, c]: number[], shifts: [number, number][]) {
+    let sum = 0, n = 0;
+    const e = (i: number, y: number, x: number, k: number) => d[((i * h + y) * w + x) * c + k] - r[((i * h + y) * w + x) * c + k];
+    for (let i = 0; i < b; i++) {
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          for (let k = 0; k < c; k++) {
+            if (y > 0 && (y + shifts[i][0]) % 8 === 0) (sum += (e(i, y, x, k) - e(i, y - 1, x, k)) ** 2), n++;
+            if (x > 0 && (x + shifts[i][1]) % 8 === 0) (sum += (e(i, y, x, k) - e(i, y, x - 1, k)) ** 2), n++;
+          }
+        }
+      }
+    }
+    return sum / n;
+  }
+
+  it('equals its definition with a shift per image, and its gradient is finite differences', async () => {
+    const shape: [number, number, number, number] = [3, 19, 13, 3];
+    const shifts: [number, number][] = [[0, 0], [3, 7], [5, 1]];
+    const r = tf.randomUniform(shape, 0, 1, 'float32', 1) as tf.Tensor4D;
+    const d = tf.randomUniform(shape, 0, 1, 'float32', 2) as tf.Tensor4D;
+    const [rv, dv] = [await r.data() as Float32Array, await d.data() as Float32Array];
+    const loss = blockEdgeMse(r, d, shifts);
+    expect((await loss.data())[0]).toBeCloseTo(reference(rv, dv, shape, shifts), 5);
+    const grad = tf.grad((x) => blockEdgeMse(r, x as tf.Tensor4D, shifts))(d);
+    const g = await grad.data();
+    for (const at of [0, 7 * 3, (19 * 13 + 8 * 13 + 4) * 3 + 1, 2 * 19 * 13 * 3 + (6 * 13) * 3 + 2]) {
+      const step = 1e-3, up = Float32Array.from(dv), down = Float32Array.from(dv);
+      up[at] += step;
+      down[at] -= step;
+      const numeric = (reference(rv, up, shape, shifts) - reference(rv, down, shape, shifts)) / (2 * step);
+      expect(g[at]).toBeCloseTo(numeric, 4);
+    }
+    tf.dispose([r, d, loss, grad]);
+  });
+
+  it('is zero for an error that is smooth across the grid, and sees a blocky error only on its own grid', async () => {
+    const [h, w] = [16, 16];
+    // An error constant within each 8×8 block of the aligned grid: every step sits on a block edge.
+    const blocky = Float32Array.from({ length: h * w * 3 }, (_, i) => {
+      const y = Math.floor(i / (w * 3)), x = Math.floor(i / 3) % w;
+      return 0.1 * ((y >> 3) + 2 * (x >> 3));
+    });
+    const zero = tf.zeros([1, h, w, 3]) as tf.Tensor4D;
+    const smooth = tf.fill([1, h, w, 3], 0.3) as tf.Tensor4D;
+    const steps = tf.tensor4d(blocky, [1, h, w, 3]);
+    const value = async (t: tf.Tensor4D, shift: [number, number]) => {
+      const l = blockEdgeMse(zero, t, [shift]);
+      const v = (await l.data())[0];
+      l.dispose();
+      return v;
+    };
+    expect(await value(smooth, [0, 0])).toBe(0);
+    // Rows: a step of 0.1 on the one edge at y = 8; columns: 0.2 at x = 8; 16·3 pairs each.
+    expect(await value(steps, [0, 0])).toBeCloseTo((0.1 ** 2 + 0.2 ** 2) / 2, 6);
+    expect(await value(steps, [4, 4])).toBe(0);
+    expect(() => blockEdgeMse(zero, steps, [])).toThrow('blockEdgeMse: 0 grid shifts for a batch of 1');
+    tf.dispose([zero, smooth, steps]);
+  });
+});
 
 describe('Sobel edges', () => {
   it('give 4·step on a vertical step edge, √ε in flat regions, and average the colour channels', async () => {

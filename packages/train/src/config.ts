@@ -147,6 +147,7 @@ export function validateStage2Config(c: Stage2Config, where: string): Stage2Conf
   if (!c.weights || !['perceptual', 'ganGenerator', 'ganDiscriminator'].every((k) => (c.weights as unknown as Record<string, number>)[k] >= 0)) {
     fail('weights needs non-negative "perceptual", "ganGenerator" and "ganDiscriminator"');
   }
+  if (c.weights.blockEdges !== undefined && !(c.weights.blockEdges >= 0)) fail(`weights.blockEdges must be non-negative (got ${JSON.stringify(c.weights.blockEdges)})`);
   if (typeof c.gan !== 'boolean' || typeof c.ganGradient !== 'boolean') fail('"gan" and "ganGradient" must be true or false');
   if (!['sample', 'mean'].includes(c.latent)) fail(`latent must be "sample" or "mean" (got ${JSON.stringify(c.latent)})`);
   return c;

@@ -1,5 +1,6 @@
 import { crop, degrade, type RawImage } from '@codiff/jpeg-codec';
 import type { Rng } from './rng.js';
+import type { GridShift } from '@codiff/losses';
 
 /** The random choices behind one training pair, in the order the official `DatasetJPEG` draws them. */
 export interface SampleRecipe {
@@ -39,13 +40,17 @@ export interface TrainingPair {
   readonly hq: Uint8Array;
   readonly lq: Uint8Array;
   readonly quality: number;
+  /** The patch's offset [top, left] from the JPEG's 8×8 grid: block edges lie before rows y with (y + top) % 8 = 0. */
+  readonly gridShift: GridShift;
 }
+
 
 /** A batch of training pairs, NHWC RGB in [0, 1], with each sample's JPEG quality. */
 export interface PairBatch {
   readonly hq: Float32Array;
   readonly lq: Float32Array;
   readonly quality: number[];
+  readonly gridShift: GridShift[];
   readonly size: number;
   readonly patch: number;
 }
@@ -60,7 +65,7 @@ export function batchOf(pairs: readonly TrainingPair[], patch: number): PairBatc
       lq[i * size + k] = pair.lq[k] / 255;
     }
   });
-  return { hq, lq, quality: pairs.map((p) => p.quality), size: pairs.length, patch };
+  return { hq, lq, quality: pairs.map((p) => p.quality), gridShift: pairs.map((p) => p.gridShift), size: pairs.length, patch };
 }
 
 /** Apply a recipe to an RGB photo: crop, dihedral transform, JPEG round trip of the whole crop, final patch crop. */
@@ -70,7 +75,7 @@ export function makePair(photo: RawImage, recipe: SampleRecipe, patch: number): 
   const hq = dihedral(crop(photo, recipe.left, recipe.top, size, size), recipe.mode);
   const lq = degrade(hq, { quality: recipe.quality });
   const final = (image: RawImage) => crop(image, recipe.shiftLeft, recipe.shiftTop, patch, patch).data as Uint8Array;
-  return { hq: final(hq), lq: final(lq), quality: recipe.quality };
+  return { hq: final(hq), lq: final(lq), quality: recipe.quality, gridShift: [recipe.shiftTop, recipe.shiftLeft] };
 }
 
 /**

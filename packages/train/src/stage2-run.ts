@@ -129,12 +129,13 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
           hq: tf.tensor4d(b.hq, [b.size, p, p, 3]),
           noise: config.latent === 'sample' ? seededNoise(config.seed, 3, index, latentShape(b.size)) : undefined,
           realNoise: seededNoise(config.seed, 4, index, latentShape(b.size)),
+          gridShifts: b.gridShift,
         };
       },
       losses(batch) {
         const l = generatorLosses(g, perceptual, disc, batch, { weights: config.weights, ganGradient: config.ganGradient });
         batch.fake = tf.keep(l.latents);
-        return { total: l.total, mse: l.mse, perceptual: l.perceptual, gan: l.gan };
+        return { total: l.total, mse: l.mse, perceptual: l.perceptual, gan: l.gan, ...(l.blockEdges && { blockEdges: l.blockEdges }) };
       },
       adversary: disc && {
         model: new ParameterGroup(disc.trainableParameters()),

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { stopGradient } from '@codiff/nn';
-import { discriminatorLoss, generatorLoss } from '@codiff/losses';
+import { blockEdgeMse, discriminatorLoss, generatorLoss, type GridShift } from '@codiff/losses';
 import { VAE_ADAPTER, type CodiffGenerator, type Discriminator } from '@codiff/pipeline';
 
 /** A stage-2 batch: JPEG input and original, NHWC in [0, 1] (sides multiples of 8), and optional latent noises. */
@@ -11,6 +11,8 @@ export interface Stage2Batch {
   readonly noise?: tf.Tensor4D;
   /** N(0, 1) for the HQ latents the discriminator sees as real. */
   readonly realNoise?: tf.Tensor4D;
+  /** Each image's offset from its JPEG grid; needed by the block-edge term. */
+  readonly gridShifts?: readonly GridShift[];
 }
 
 /** A perceptual distance on [0, 1] NHWC images, per pair: DISTS officially, LPIPS for the lite model. */
@@ -25,6 +27,11 @@ export interface Stage2Weights {
   readonly ganGenerator: number;
   /** Weight of the discriminator's BCE (official 1e-2). */
   readonly ganDiscriminator: number;
+  /**
+   * Weight of the block-edge MSE (`blockEdgeMse`: the error's steps across the JPEG grid), not in the official
+   * loss; absent or 0 leaves the official one.
+   */
+  readonly blockEdges?: number;
 }
 
 export const OFFICIAL_STAGE2_WEIGHTS: Stage2Weights = { perceptual: 1, ganGenerator: 5e-3, ganDiscriminator: 1e-2 };
@@ -35,6 +42,8 @@ export interface GeneratorLosses {
   readonly perceptual: tf.Scalar;
   /** Unweighted softplus(−D(x̂0)); zero when there is no discriminator. */
   readonly gan: tf.Scalar;
+  /** Unweighted block-edge MSE, when weighted. */
+  readonly blockEdges?: tf.Scalar;
   /** The generator's clean latents x̂0, which the discriminator step reads as fake. */
   readonly latents: tf.Tensor4D;
 }
@@ -60,8 +69,14 @@ export function generatorLosses(
     const gan = discriminator
       ? generatorLoss(discriminator.logits(options.ganGradient ? out.x0 : stopGradient(out.x0)))
       : tf.scalar(0);
-    const total = tf.addN([mse, tf.mul(distance, w.perceptual), tf.mul(gan, w.ganGenerator)]) as tf.Scalar;
-    return { total, mse, perceptual: distance, gan, latents: out.x0 };
+    const terms = [mse, tf.mul(distance, w.perceptual), tf.mul(gan, w.ganGenerator)];
+    let blockEdges: tf.Scalar | undefined;
+    if (w.blockEdges) {
+      if (!batch.gridShifts) throw new RangeError('the block-edge term needs the batch’s grid shifts');
+      blockEdges = blockEdgeMse(batch.hq, restored, batch.gridShifts);
+      terms.push(tf.mul(blockEdges, w.blockEdges));
+    }
+    return { total: tf.addN(terms) as tf.Scalar, mse, perceptual: distance, gan, ...(blockEdges && { blockEdges }), latents: out.x0 };
   });
 }
 

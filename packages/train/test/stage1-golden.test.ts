@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { nchwToNhwc, tfToTorch, torchToTf, useBackend, type BackendName, type HostTensor } from '@codiff/nn';
 import { caveFromStateDict } from '@codiff/cave/node';
+import { blockEdgeMse } from '@codiff/losses';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { golden, goldenJson, readAll, tensorAt } from '../../../test-support/tfjs.js';
 import { readPngRgb } from '../../../test-support/golden.js';
@@ -42,6 +43,26 @@ describe('stage-1 data: the official DatasetJPEG pipeline', () => {
       expect(toUnit(pair.hq), `sample ${i} H`).toEqual(slot(tensorAt(batches, `${batch}.H`)));
       expect(toUnit(pair.lq), `sample ${i} L`).toEqual(slot(tensorAt(batches, `${batch}.L`)));
     });
+  });
+
+  it('each pair names its JPEG grid: the blocking of its JPEG side lies on that grid', async () => {
+    await useBackend('cpu');
+    // A smooth photo: at QF 10 its JPEG is blocky and nearly flat inside blocks (real texture would add ringing there).
+    const [w, h] = [90, 80];
+    const smooth = { width: w, height: h, channels: 3 as const, data: Uint8Array.from({ length: w * h * 3 }, (_, i) => {
+      const x = Math.floor(i / 3) % w, y = Math.floor(i / (3 * w)), c = i % 3;
+      return Math.round(128 + 60 * Math.sin(x / 9 + c) * Math.cos(y / 11));
+    }) };
+    for (const [shiftTop, shiftLeft] of [[0, 0], [3, 5], [6, 1]]) {
+      const pair = makePair(smooth, { top: 4, left: 9, mode: 0, quality: 10, shiftTop, shiftLeft }, 64);
+      expect(pair.gridShift).toEqual([shiftTop, shiftLeft]);
+      const edges = tf.tidy(() => {
+        const [hq, lq] = [pair.hq, pair.lq].map((a) => tf.tensor4d(Float32Array.from(a, (x) => x / 255), [1, 64, 64, 3]));
+        // At QF 10 the error steps across the named grid's edges, not across a grid half a block away.
+        return [blockEdgeMse(hq, lq, [pair.gridShift]), blockEdgeMse(hq, lq, [[(shiftTop + 4) % 8, (shiftLeft + 4) % 8]])].map((t) => t.dataSync()[0]);
+      });
+      expect(edges[0], `shift ${shiftTop}, ${shiftLeft}`).toBeGreaterThan(5 * edges[1]);
+    }
   });
 
   it('draws QFs and shifts with the official proportions', async () => {

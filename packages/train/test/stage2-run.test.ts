@@ -137,6 +137,14 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     }
     from.dispose();
     to.dispose();
+
+    // The block-edge term, when weighted, is logged and added to the loss.
+    const edged = { ...tiny, weights: { ...config.weights, blockEdges: 0.5 } };
+    await trainStage2({ ...opts, config: edged, out: join(dir, 'lite-edges'), init: join(full, 'model') });
+    const [first] = readFileSync(join(dir, 'lite-edges', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(first.blockEdges).toBeGreaterThan(0);
+    expect(first.loss).toBeCloseTo(first.mse + config.weights.perceptual * first.perceptual + 0.5 * first.blockEdges, 6);
+    expect(steps[0].blockEdges).toBeUndefined();
   });
 
   it('lite set-ups that cannot work stop with one line', async () => {
@@ -147,6 +155,8 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     const file = join(dir, 'bad-lite.json');
     writeFileSync(file, JSON.stringify({ ...lite, gan: true }));
     await expect(loadStage2Config(file)).rejects.toThrow(/no pretrained UNet for the discriminator/);
+    writeFileSync(file, JSON.stringify({ ...lite, weights: { ...lite.weights, blockEdges: -1 } }));
+    await expect(loadStage2Config(file)).rejects.toThrow(/weights.blockEdges must be non-negative \(got -1\)/);
     writeFileSync(file, JSON.stringify({ ...lite, model: { ...lite.model, unet: { ...lite.model!.unet, in_channels: 12 } } }));
     await expect(loadStage2Config(file)).rejects.toThrow(/in_channels must be pixelUnshuffle² · 3 = 48 \(got 12\)/);
     writeFileSync(file, JSON.stringify({ ...lite, rankUnet: 16 }));
