@@ -1,3 +1,4 @@
+import { rgbToY } from './color.js';
 import { decodeJpeg } from './decoder.js';
 import { encodeJpeg } from './encoder.js';
 import { JpegError } from './errors.js';
@@ -39,6 +40,19 @@ export function doubleCompress(image: RawImage, q1: number, q2: number, options:
   const first = degrade(image, { quality: q1, subsampling: options.subsampling });
   const cropped = crop(first, shift, shift, first.width - shift, first.height - shift);
   return degrade(cropped, { quality: q2, subsampling: options.subsampling });
+}
+
+/**
+ * The grey version of an RGB(A) image: libjpeg's luma (BT.601 in 16-bit fixed point), the Y a colour JPEG encodes and
+ * the value PIL's `convert('L')` gives. A grey image comes back as it is.
+ */
+export function toGrey(image: RawImage): RawImage {
+  checkRawImage(image);
+  const { width, height, channels: c } = image;
+  if (c === 1) return image;
+  const data = new Uint8Array(width * height);
+  for (let i = 0; i < data.length; i++) data[i] = rgbToY(image.data[i * c], image.data[i * c + 1], image.data[i * c + 2]);
+  return { width, height, channels: 1, data };
 }
 
 /** The `width`×`height` window of `image` whose top-left pixel is (left, top). */

@@ -12,4 +12,4 @@ export {
 } from './decoder.js';
 export { estimateQuality, type QualityEstimate } from './metadata.js';
 export { qualityScaling, scaleQuantTable, STD_LUMINANCE_QUANT, STD_CHROMINANCE_QUANT } from './tables.js';
-export { degrade, doubleCompress, crop, type DegradeOptions, type DoubleCompressOptions } from './degrade.js';
+export { degrade, doubleCompress, crop, toGrey, type DegradeOptions, type DoubleCompressOptions } from './degrade.js';

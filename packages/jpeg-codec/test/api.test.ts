@@ -10,6 +10,7 @@ import {
   readJpegInfo,
   scaleQuantTable,
   STD_CHROMINANCE_QUANT,
+  toGrey,
   STD_LUMINANCE_QUANT,
   type RawImage,
   type Subsampling,
@@ -150,6 +151,24 @@ describe('degradation API', () => {
     const manual = degrade(crop(degrade(photo, { quality: 30 }), 4, 4, 46, 30), { quality: 80 });
     expect(out.data).toEqual(manual.data);
     for (const shift of [-1, 1.5, 34]) expect(codeOf(() => doubleCompress(photo, 30, 80, { shift }))).toBe('INVALID_ARGUMENT');
+  });
+
+  it('toGrey is BT.601 luma as libjpeg and PIL round it, ignores alpha, and keeps a grey image', () => {
+    const pixel = (rgb: number[], channels: 3 | 4 = 3) => toGrey({ width: 1, height: 1, channels, data: Uint8Array.from(rgb) }).data[0];
+    // PIL: Image.new('RGB', (1, 1), c).convert('L').getpixel((0, 0)) for red, green, blue, white, black.
+    expect([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [0, 0, 0]].map((c) => pixel(c))).toEqual([76, 150, 29, 255, 0]);
+    expect(pixel([255, 0, 0, 7], 4)).toBe(76);
+    let seed = 5;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % 256;
+    for (let i = 0; i < 2000; i++) {
+      const [r, g, b] = [next(), next(), next()];
+      const y = 0.299 * r + 0.587 * g + 0.114 * b;
+      if (Math.abs((y % 1) - 0.5) > 1e-3) expect(pixel([r, g, b]), `${r}, ${g}, ${b}`).toBe(Math.round(y));
+    }
+    const grey = { width: 2, height: 1, channels: 1 as const, data: Uint8Array.from([3, 4]) };
+    expect(toGrey(grey)).toBe(grey);
+    const g = toGrey(photo);
+    expect([g.width, g.height, g.channels, g.data.length]).toEqual([photo.width, photo.height, 1, photo.width * photo.height]);
   });
 
   it('crop validates its window', () => {

@@ -116,6 +116,8 @@ export interface Stage2Config {
   readonly ganGradient: boolean;
   /** The generator's latent: `sample()` of the VAE's distribution (official training) or its mean. */
   readonly latent: 'sample' | 'mean';
+  /** Share of grey training samples (luma crop, grey JPEG), 0..1; absent: none, as the official data. */
+  readonly greyFraction?: number;
   readonly steps: number;
   readonly checkpointEvery: number;
   readonly validateEvery: number;
@@ -150,5 +152,6 @@ export function validateStage2Config(c: Stage2Config, where: string): Stage2Conf
   if (c.weights.blockEdges !== undefined && !(c.weights.blockEdges >= 0)) fail(`weights.blockEdges must be non-negative (got ${JSON.stringify(c.weights.blockEdges)})`);
   if (typeof c.gan !== 'boolean' || typeof c.ganGradient !== 'boolean') fail('"gan" and "ganGradient" must be true or false');
   if (!['sample', 'mean'].includes(c.latent)) fail(`latent must be "sample" or "mean" (got ${JSON.stringify(c.latent)})`);
+  if (c.greyFraction !== undefined && !(c.greyFraction >= 0 && c.greyFraction <= 1)) fail(`greyFraction must be in 0..1 (got ${JSON.stringify(c.greyFraction)})`);
   return c;
 }

@@ -83,6 +83,8 @@ export interface PairLoaderOptions {
   readonly workers?: number;
   /** Batches prepared ahead of the one asked for (default 2). */
   readonly prefetch?: number;
+  /** Share of grey samples (`drawRecipe`'s `greyFraction`; default 0, the official data). */
+  readonly greyFraction?: number;
   /** Called once per file that fails while training (it is then left out; the sample is drawn from another photo). */
   readonly onSkip?: (file: SkippedFile) => void;
 }
@@ -144,7 +146,7 @@ export class PairLoader {
 
   /** The photo and recipe of sample j; after `attempt` failures, the photos after it in the permutation. */
   sampleOf(j: number, attempt = 0): { photo: Photo; recipe: SampleRecipe } {
-    const { photos, seed, patch } = this.options;
+    const { photos, seed, patch, greyFraction } = this.options;
     const n = photos.length;
     const epoch = Math.floor(j / n);
     let perm = this.permutations.get(epoch);
@@ -154,7 +156,7 @@ export class PairLoader {
       this.permutations.delete(epoch - 2);
     }
     const photo = photos[perm[(j + attempt) % n]];
-    return { photo, recipe: drawRecipe(Rng.derive(seed, 2, j, attempt), photo.width, photo.height, patch) };
+    return { photo, recipe: drawRecipe(Rng.derive(seed, 2, j, attempt), photo.width, photo.height, patch, greyFraction) };
   }
 
   private async assemble(step: number): Promise<PairBatch> {

@@ -1,4 +1,4 @@
-import { crop, degrade, type RawImage } from '@codiff/jpeg-codec';
+import { crop, degrade, toGrey, type RawImage } from '@codiff/jpeg-codec';
 import type { Rng } from './rng.js';
 import type { GridShift } from '@codiff/losses';
 
@@ -14,6 +14,8 @@ export interface SampleRecipe {
   /** Offset of the final patch inside the compressed crop (0, 0 keeps the 8×8 grid aligned). */
   readonly shiftTop: number;
   readonly shiftLeft: number;
+  /** A grey sample (not in the official set): the crop's luma and a grey JPEG of it, as Classic5's. */
+  readonly grey?: boolean;
 }
 
 /** The official QF set that 75 % of the samples draw from. */
@@ -22,9 +24,10 @@ export const COMMON_QUALITIES = [10, 20, 30, 40, 50, 60] as const;
 /**
  * Draw a recipe as the official training set does for a `width`×`height` photo: crop (patch + 8)², mode 0..7,
  * QF uniform on 8..96 with probability .25 else from {10,…,60}, and with probability .5 a final crop offset in
- * 0..8 on each axis (a shifted 8×8 grid).
+ * 0..8 on each axis (a shifted 8×8 grid). With `greyFraction` > 0, one more draw after those makes that share of
+ * the samples grey (with 0 the draws are the official ones).
  */
-export function drawRecipe(rng: Rng, width: number, height: number, patch: number): SampleRecipe {
+export function drawRecipe(rng: Rng, width: number, height: number, patch: number, greyFraction = 0): SampleRecipe {
   const top = rng.randint(0, height - patch - 8);
   const left = rng.randint(0, width - patch - 8);
   const mode = rng.randint(0, 7);
@@ -32,10 +35,11 @@ export function drawRecipe(rng: Rng, width: number, height: number, patch: numbe
   const shifted = rng.random() > 0.5;
   const shiftTop = shifted ? rng.randint(0, 8) : 0;
   const shiftLeft = shifted ? rng.randint(0, 8) : 0;
-  return { top, left, mode, quality, shiftTop, shiftLeft };
+  const recipe = { top, left, mode, quality, shiftTop, shiftLeft };
+  return greyFraction > 0 ? { ...recipe, grey: rng.random() < greyFraction } : recipe;
 }
 
-/** A high-quality patch and its JPEG-compressed counterpart, both RGB `patch`×`patch`, 8-bit interleaved. */
+/** A high-quality patch and its JPEG-compressed counterpart, both RGB `patch`×`patch`, 8-bit interleaved (grey as three equal channels). */
 export interface TrainingPair {
   readonly hq: Uint8Array;
   readonly lq: Uint8Array;
@@ -68,14 +72,26 @@ export function batchOf(pairs: readonly TrainingPair[], patch: number): PairBatc
   return { hq, lq, quality: pairs.map((p) => p.quality), gridShift: pairs.map((p) => p.gridShift), size: pairs.length, patch };
 }
 
-/** Apply a recipe to an RGB photo: crop, dihedral transform, JPEG round trip of the whole crop, final patch crop. */
+/**
+ * Apply a recipe to an RGB photo: crop, dihedral transform (and luma, for a grey recipe), JPEG round trip of the
+ * whole crop, final patch crop.
+ */
 export function makePair(photo: RawImage, recipe: SampleRecipe, patch: number): TrainingPair {
   if (photo.channels !== 3) throw new RangeError(`makePair takes RGB photos (got ${photo.channels} channels)`);
   const size = patch + 8;
-  const hq = dihedral(crop(photo, recipe.left, recipe.top, size, size), recipe.mode);
+  const cropped = dihedral(crop(photo, recipe.left, recipe.top, size, size), recipe.mode);
+  const hq = recipe.grey ? toGrey(cropped) : cropped;
   const lq = degrade(hq, { quality: recipe.quality });
-  const final = (image: RawImage) => crop(image, recipe.shiftLeft, recipe.shiftTop, patch, patch).data as Uint8Array;
+  const final = (image: RawImage) => asRgb(crop(image, recipe.shiftLeft, recipe.shiftTop, patch, patch));
   return { hq: final(hq), lq: final(lq), quality: recipe.quality, gridShift: [recipe.shiftTop, recipe.shiftLeft] };
+}
+
+/** Interleaved RGB bytes of an RGB or grey image (grey as three equal channels, as the pipeline restores it). */
+function asRgb(image: RawImage): Uint8Array {
+  if (image.channels === 3) return image.data as Uint8Array;
+  const out = new Uint8Array(image.width * image.height * 3);
+  image.data.forEach((v, i) => out.fill(v, 3 * i, 3 * i + 3));
+  return out;
 }
 
 /**

@@ -118,7 +118,7 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
       initDiscriminator(disc, config.seed);
     }
     const latentShape = (b: number): [number, number, number, number] => [b, p / g.pixelsPerLatent, p / g.pixelsPerLatent, vae.config.latentChannels];
-    const loader = new PairLoader({ photos, patch: p, batchSize: config.batchSize, seed: config.seed, workers: options.workers, onSkip: (f) => (skipped.push(f), report(f)) });
+    const loader = new PairLoader({ photos, patch: p, batchSize: config.batchSize, seed: config.seed, greyFraction: config.greyFraction, workers: options.workers, onSkip: (f) => (skipped.push(f), report(f)) });
     const task: TrainingTask<Micro> = {
       stage: 'stage2',
       model: new ParameterGroup(g.trainableParameters()),

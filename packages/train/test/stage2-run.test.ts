@@ -157,6 +157,8 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     await expect(loadStage2Config(file)).rejects.toThrow(/no pretrained UNet for the discriminator/);
     writeFileSync(file, JSON.stringify({ ...lite, weights: { ...lite.weights, blockEdges: -1 } }));
     await expect(loadStage2Config(file)).rejects.toThrow(/weights.blockEdges must be non-negative \(got -1\)/);
+    writeFileSync(file, JSON.stringify({ ...lite, greyFraction: 1.5 }));
+    await expect(loadStage2Config(file)).rejects.toThrow(/greyFraction must be in 0..1 \(got 1.5\)/);
     writeFileSync(file, JSON.stringify({ ...lite, model: { ...lite.model, unet: { ...lite.model!.unet, in_channels: 12 } } }));
     await expect(loadStage2Config(file)).rejects.toThrow(/in_channels must be pixelUnshuffle² · 3 = 48 \(got 12\)/);
     writeFileSync(file, JSON.stringify({ ...lite, rankUnet: 16 }));
