@@ -2,7 +2,7 @@
 import { parentPort } from 'node:worker_threads';
 import { readImageFile } from '@codiff/image-io/node';
 import type { DecodedImage } from '@codiff/image-io';
-import { makePair, type SampleRecipe } from './samples.js';
+import { makePair, type SampleRecipe, type TrainingPair } from './samples.js';
 
 export interface PairJob {
   readonly id: number;
@@ -12,7 +12,7 @@ export interface PairJob {
 }
 
 export type PairReply =
-  | { readonly id: number; readonly ok: true; readonly hq: Uint8Array; readonly lq: Uint8Array }
+  | { readonly id: number; readonly ok: true; readonly pair: TrainingPair }
   | { readonly id: number; readonly ok: false; readonly error: string };
 
 // Decoded photos, most recently used last; bounded in bytes so large datasets do not fill memory.
@@ -42,10 +42,9 @@ async function photo(path: string): Promise<DecodedImage> {
 parentPort!.on('message', async (job: PairJob) => {
   let reply: PairReply;
   try {
-    const pair = makePair(await photo(job.path), job.recipe, job.patch);
-    reply = { id: job.id, ok: true, hq: pair.hq, lq: pair.lq };
+    reply = { id: job.id, ok: true, pair: makePair(await photo(job.path), job.recipe, job.patch) };
   } catch (e) {
     reply = { id: job.id, ok: false, error: (e as Error).message };
   }
-  parentPort!.postMessage(reply, reply.ok ? [reply.hq.buffer as ArrayBuffer, reply.lq.buffer as ArrayBuffer] : []);
+  parentPort!.postMessage(reply, reply.ok ? [reply.pair.hq.buffer as ArrayBuffer, reply.pair.lq.buffer as ArrayBuffer] : []);
 });

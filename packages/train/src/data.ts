@@ -170,7 +170,7 @@ export class PairLoader {
       const { photo, recipe } = this.sampleOf(j, attempt);
       if (this.bad.has(photo.path)) continue;
       const reply = await this.run({ id: this.nextJob++, path: photo.path, recipe, patch: this.options.patch });
-      if (reply.ok) return { hq: reply.hq, lq: reply.lq, quality: recipe.quality, gridShift: [recipe.shiftTop, recipe.shiftLeft] };
+      if (reply.ok) return reply.pair;
       if (!this.bad.has(photo.path)) {
         this.bad.add(photo.path);
         this.options.onSkip?.({ path: photo.path, reason: reply.error });

@@ -1,4 +1,5 @@
 import { crop, degrade, toGrey, type RawImage } from '@codiff/jpeg-codec';
+import { greyToRgb } from '@codiff/image-io';
 import type { Rng } from './rng.js';
 import type { GridShift } from '@codiff/losses';
 
@@ -48,7 +49,6 @@ export interface TrainingPair {
   readonly gridShift: GridShift;
 }
 
-
 /** A batch of training pairs, NHWC RGB in [0, 1], with each sample's JPEG quality. */
 export interface PairBatch {
   readonly hq: Float32Array;
@@ -82,16 +82,9 @@ export function makePair(photo: RawImage, recipe: SampleRecipe, patch: number): 
   const cropped = dihedral(crop(photo, recipe.left, recipe.top, size, size), recipe.mode);
   const hq = recipe.grey ? toGrey(cropped) : cropped;
   const lq = degrade(hq, { quality: recipe.quality });
-  const final = (image: RawImage) => asRgb(crop(image, recipe.shiftLeft, recipe.shiftTop, patch, patch));
+  // Grey as three equal channels, as the pipeline restores a grey JPEG.
+  const final = (image: RawImage) => greyToRgb(crop(image, recipe.shiftLeft, recipe.shiftTop, patch, patch)).data as Uint8Array;
   return { hq: final(hq), lq: final(lq), quality: recipe.quality, gridShift: [recipe.shiftTop, recipe.shiftLeft] };
-}
-
-/** Interleaved RGB bytes of an RGB or grey image (grey as three equal channels, as the pipeline restores it). */
-function asRgb(image: RawImage): Uint8Array {
-  if (image.channels === 3) return image.data as Uint8Array;
-  const out = new Uint8Array(image.width * image.height * 3);
-  image.data.forEach((v, i) => out.fill(v, 3 * i, 3 * i + 3));
-  return out;
 }
 
 /**
