@@ -118,6 +118,13 @@ export interface Stage2Config {
   readonly latent: 'sample' | 'mean';
   /** Share of grey training samples (luma crop, grey JPEG), 0..1; absent: none, as the official data. */
   readonly greyFraction?: number;
+  /**
+   * What validation restores: centre 64² patches of the validation photos at QF 10, 30 and 50 (`patches`, the
+   * default; mse, psnr), or the photos whole at QF 10 and 30 through `restoreImage`, measured as `codiff eval
+   * --protocol full` does (`photos`; PSNR-Y, PSNR-B and the perceptual score per quality). Not part of a run's
+   * identity: a resumed run may switch.
+   */
+  readonly validation?: 'patches' | 'photos';
   readonly steps: number;
   readonly checkpointEvery: number;
   readonly validateEvery: number;
@@ -153,5 +160,6 @@ export function validateStage2Config(c: Stage2Config, where: string): Stage2Conf
   if (typeof c.gan !== 'boolean' || typeof c.ganGradient !== 'boolean') fail('"gan" and "ganGradient" must be true or false');
   if (!['sample', 'mean'].includes(c.latent)) fail(`latent must be "sample" or "mean" (got ${JSON.stringify(c.latent)})`);
   if (c.greyFraction !== undefined && !(c.greyFraction >= 0 && c.greyFraction <= 1)) fail(`greyFraction must be in 0..1 (got ${JSON.stringify(c.greyFraction)})`);
+  if (c.validation !== undefined && !['patches', 'photos'].includes(c.validation)) fail(`validation must be "patches" or "photos" (got ${JSON.stringify(c.validation)})`);
   return c;
 }

@@ -4,3 +4,4 @@ export { trainStage1, loadStage1Config, STAGE1_CONFIG_NAMES, VALIDATION_QUALITIE
 export { lineChartSvg, scatterSvg, svgToPng, type LinePoint, type ScatterPoint } from './plot.js';
 export { qualityStudy, STUDY_MAX_SIDE, type QualityStudy, type QualityRow } from './quality-study.js';
 export { trainStage2, loadStage2Config, STAGE2_CONFIG_NAMES, STAGE2_VALIDATION_QUALITIES, type Stage2RunOptions } from './stage2-run.js';
+export { readValidationPhotos, validateOnPhotos, PHOTO_VALIDATION_QUALITIES, type ValidationPhoto } from './photo-validation.js';

@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadCave } from '@codiff/cave/node';
+import type { PerceptualModels } from '@codiff/eval';
 import { loadDists, loadLpipsSqueeze } from '@codiff/losses/node';
 import { ParameterGroup } from '@codiff/nn';
 import { CodiffGenerator, Discriminator, PixelUnshuffleAutoencoder, pixelUnshuffleConfig } from '@codiff/pipeline';
@@ -14,6 +15,7 @@ import { readConfigFile } from './config-files.js';
 import { centrePairs, PairLoader, scanPhotoFolder, type SkippedFile } from './data.js';
 import { TrainError } from './errors.js';
 import { initDiscriminator, initGenerator } from './init.js';
+import { readValidationPhotos, validateOnPhotos, type ValidationPhoto } from './photo-validation.js';
 import { Rng } from './rng.js';
 import type { PairBatch } from './samples.js';
 import { discriminatorLosses, generatorLosses, realLatents, type PerceptualDistance, type Stage2Batch } from './stage2.js';
@@ -54,19 +56,22 @@ export interface Stage2RunOptions {
   readonly onLog?: (line: string) => void;
 }
 
-/** The JPEG qualities of the validation pairs. */
+/** The JPEG qualities of the validation patches. */
 export const STAGE2_VALIDATION_QUALITIES = [10, 30, 50] as const;
 
 /** A micro-batch, and the generator's latents the discriminator then sees as fake. */
 type Micro = Stage2Batch & { fake?: tf.Tensor4D };
 
-async function loadPerceptual(kind: Stage2Config['perceptual'], dir: string): Promise<PerceptualDistance & { dispose(): void }> {
+/** The perceptual term's network, also as the model that validation on whole photos reports. */
+type Perceptual = PerceptualDistance & { readonly models: PerceptualModels; dispose(): void };
+
+async function loadPerceptual(kind: Stage2Config['perceptual'], dir: string): Promise<Perceptual> {
   if (kind === 'dists') {
     const dists = await loadDists(join(dir, 'vgg16.safetensors'), join(dir, 'dists_weights.safetensors'));
-    return { score: (a, b) => dists.score(a, b), dispose: () => (dists.vgg.dispose(), dists.dispose()) };
+    return { score: (a, b) => dists.score(a, b), models: { dists }, dispose: () => (dists.vgg.dispose(), dists.dispose()) };
   }
   const lpips = await loadLpipsSqueeze(join(dir, 'squeezenet1_1/features.safetensors'), join(dir, 'lpips/squeeze.safetensors'));
-  return { score: (a, b) => lpips.score(a, b), dispose: () => (lpips.trunk.dispose(), lpips.dispose()) };
+  return { score: (a, b) => lpips.score(a, b), models: { lpips }, dispose: () => (lpips.trunk.dispose(), lpips.dispose()) };
 }
 
 /** N(0, 1) noise for micro-batch `index`: a pure function of (seed, stream, index), so a resumed run draws the same. */
@@ -91,7 +96,7 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
   if (options.init && options.resume) throw new TrainError('--init starts a new run; --resume continues one: give one of them');
   if (!config.model && !options.sd) throw new TrainError(`configuration ${config.name} fine-tunes Stable Diffusion 2.1-base: give its diffusers folder (--sd)`);
   if (config.model && options.sd) throw new TrainError(`configuration ${config.name} trains its UNet from scratch on the pixel-unshuffle stand-in: it takes no --sd`);
-  const validation = options.val ? await centrePairs(options.val, p, STAGE2_VALIDATION_QUALITIES, options.onLog) : undefined;
+  const validation = options.val ? await readValidation(options.val, config, options.onLog) : undefined;
   const owned: { dispose(): void }[] = [];
   try {
     const perceptual = await loadPerceptual(config.perceptual, options.perceptualWeights);
@@ -145,7 +150,7 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
         },
       },
       disposeBatch: (batch) => tf.dispose([batch.lq, batch.hq, batch.noise, batch.realNoise, batch.fake].filter((t): t is tf.Tensor4D => t !== undefined)),
-      validate: validation && (() => validateStage2(g, validation, config.batchSize)),
+      validate: validation && (() => ('patches' in validation ? validateStage2(g, validation.patches, config.batchSize) : validateOnPhotos(g, validation.photos, perceptual.models))),
       exportModel: async (dir) => (config.model ? saveCodiffModel(g, join(dir, 'model')) : saveCodiffCheckpoint(await g.toCheckpoint(), join(dir, 'codiff.safetensors'))),
     };
     try {
@@ -183,6 +188,12 @@ async function initFromModelFolder(g: CodiffGenerator, folder: string): Promise<
   } finally {
     trained?.dispose();
   }
+}
+
+/** The validation data `config.validation` names: centre patches (default) or the photos whole. */
+async function readValidation(dir: string, config: Stage2Config, onLog?: (line: string) => void): Promise<{ patches: PairBatch } | { photos: ValidationPhoto[] }> {
+  if (config.validation === 'photos') return { photos: await readValidationPhotos(dir, undefined, onLog) };
+  return { patches: await centrePairs(dir, config.patch, STAGE2_VALIDATION_QUALITIES, onLog) };
 }
 
 /** Restoration of the validation pairs with the mean latent: MSE and PSNR (RGB, [0, 1]) against the originals. */

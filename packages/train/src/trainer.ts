@@ -244,11 +244,12 @@ async function saveCheckpoint(path: string, stage: string, parts: readonly Train
 
 /**
  * What must match for a run to resume: the configuration without its description, its step count (a run may be
- * extended) and how often it checkpoints and validates — none of which changes a step's arithmetic.
+ * extended), how often it checkpoints and validates, and what validation measures — none of which changes a step's
+ * arithmetic.
  */
 function trainingIdentity(config: unknown): string {
   if (typeof config !== 'object' || config === null) return JSON.stringify(config);
-  const { description: _d, steps: _s, checkpointEvery: _c, validateEvery: _v, ...identity } = config as Record<string, unknown>;
+  const { description: _d, steps: _s, checkpointEvery: _c, validateEvery: _v, validation: _m, ...identity } = config as Record<string, unknown>;
   return JSON.stringify(identity);
 }
 

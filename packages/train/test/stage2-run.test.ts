@@ -4,13 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBackend } from '@codiff/nn';
 import { loadCave } from '@codiff/cave/node';
-import { CodiffGenerator, PixelUnshuffleAutoencoder, pixelUnshuffleConfig } from '@codiff/pipeline';
+import { evaluate } from '@codiff/eval/node';
+import { encodePng } from '@codiff/image-io';
+import { readImageFile } from '@codiff/image-io/node';
+import { crop, toGrey } from '@codiff/jpeg-codec';
+import { loadLpipsSqueeze } from '@codiff/losses/node';
+import { CodiffGenerator, PixelUnshuffleAutoencoder, pixelUnshuffleConfig, restoreImage, type Pixels } from '@codiff/pipeline';
 import { loadCodiffFolder, readCodiffCheckpoint, saveCodiffModel } from '@codiff/pipeline/node';
 import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
 import { loadUNet, loadVae } from '@codiff/sd-unet/node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { golden, sharedPhotos, sharedWeights } from '../../../test-support/golden.js';
 import { initGenerator } from '../src/index.js';
+import type { Stage2Config } from '../src/index.js';
 import { centrePairs, CHECKPOINT_FILE, readCheckpointMetadata, loadStage2Config, trainStage2, type Stage2RunOptions } from '../src/node.js';
 
 let dir = '';
@@ -42,6 +48,11 @@ async function validationMse(g: CodiffGenerator, patch = 192): Promise<number> {
   const value = (await mse.data())[0];
   mse.dispose();
   return value;
+}
+
+/** The shipped lite configuration's structure at test size (two levels, 32 and 64 channels). */
+function testSized(lite: Stage2Config) {
+  return { ...lite, model: { ...lite.model!, unet: { ...lite.model!.unet, block_out_channels: [32, 64], attention_head_dim: [1, 2], down_block_types: ['DownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'UpBlock2D'] } } };
 }
 
 describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
@@ -91,10 +102,8 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
   it('lite: trains a UNet from scratch on the pixel-unshuffle stand-in (LPIPS-squeeze, no GAN), writes a model folder, resumes bit for bit', async () => {
     const lite = await loadStage2Config('lite');
     expect([lite.model?.pixelUnshuffle, lite.perceptual, lite.gan]).toEqual([4, 'lpips-squeeze', false]);
-    // The shipped configuration's structure at test size.
     const config = {
-      ...lite,
-      model: { ...lite.model!, unet: { ...lite.model!.unet, block_out_channels: [32, 64], attention_head_dim: [1, 2], down_block_types: ['DownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'UpBlock2D'] } },
+      ...testSized(lite),
       batchSize: 2,
       steps: 4,
       checkpointEvery: 2,
@@ -147,6 +156,59 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     expect(steps[0].blockEdges).toBeUndefined();
   });
 
+  it('lite: validation on whole photos reports what codiff eval measures, and a resumed run may switch to it', async () => {
+    const lite = await loadStage2Config('lite');
+    const config = {
+      ...testSized(lite),
+      batchSize: 2,
+      steps: 1,
+      checkpointEvery: 1,
+      validateEvery: 1,
+    };
+    // A colour photo and a grey one (one channel through restore and metrics, as codiff eval reads it).
+    const val = join(dir, 'val-photos');
+    mkdirSync(val);
+    copyFileSync(sharedPhotos('val', 'val20_001.png'), join(val, 'a.png'));
+    writeFileSync(join(val, 'b.png'), encodePng(crop(toGrey(await readImageFile(sharedPhotos('val', 'val20_002.png'))), 40, 30, 150, 100)));
+    const opts = { ...base, val, sd: undefined, perceptualWeights: sharedWeights() };
+    const out = join(dir, 'lite-photos');
+    await trainStage2({ ...opts, config, out });
+    // Same identity: the patches-validated checkpoint resumes with whole photos.
+    await trainStage2({ ...opts, config: { ...config, steps: 2, validation: 'photos' }, out, resume: true });
+    const [patches, photos] = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'val');
+    expect(Object.keys(patches).sort()).toEqual(['mse', 'psnr', 'step', 'type']);
+    expect(photos.step).toBe(2);
+    expect(Object.keys(photos).filter((k) => k.includes('_q')).sort()).toEqual(['lpips_q10', 'lpips_q30', 'psnrB_q10', 'psnrB_q30', 'psnrY_q10', 'psnrY_q30']);
+
+    // The exported step-2 model through @codiff/eval's own loop: the same numbers.
+    const g = await loadCodiffFolder(join(out, 'model'));
+    const lpips = await loadLpipsSqueeze(sharedWeights('squeezenet1_1', 'features.safetensors'), sharedWeights('lpips', 'squeeze.safetensors'));
+    const evaluation = await evaluate({
+      sets: [{ name: 'val', files: [join(val, 'a.png'), join(val, 'b.png')] }],
+      qualities: [10, 30],
+      protocol: 'full',
+      restorer: { name: 'restored', restore: (_path, decoded) => restoreImage(g, decoded as Pixels) },
+      compare: [],
+      models: { lpips },
+      maxPixels: Infinity,
+    });
+    for (const row of evaluation.summary.filter((r) => r.method === 'restored')) {
+      expect(photos[`psnrY_q${row.qf}`], `psnrY_q${row.qf}`).toBeCloseTo(row.psnr!, 9);
+      expect(photos[`psnrB_q${row.qf}`], `psnrB_q${row.qf}`).toBeCloseTo(row.psnrB!, 9);
+      expect(photos[`lpips_q${row.qf}`], `lpips_q${row.qf}`).toBeCloseTo(row.lpips!, 6);
+    }
+    // The restoration is measured, not the JPEG: at QF 10 a 1-step model's output is far from the input's PSNR-Y.
+    const jpeg10 = evaluation.summary.find((r) => r.method === 'jpeg' && r.qf === 10)!;
+    expect(Math.abs(photos.psnrY_q10 - jpeg10.psnr!)).toBeGreaterThan(0.01);
+    lpips.trunk.dispose();
+    lpips.dispose();
+    g.dispose();
+
+    const file = join(dir, 'bad-validation.json');
+    writeFileSync(file, JSON.stringify({ ...lite, validation: 'whole' }));
+    await expect(loadStage2Config(file)).rejects.toThrow(/validation must be "patches" or "photos" \(got "whole"\)/);
+  });
+
   it('lite set-ups that cannot work stop with one line', async () => {
     const lite = await loadStage2Config('lite');
     const opts = { ...base, sd: undefined, perceptualWeights: sharedWeights() };
@@ -164,7 +226,7 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     writeFileSync(file, JSON.stringify({ ...lite, rankUnet: 16 }));
     await expect(loadStage2Config(file)).rejects.toThrow(/has no LoRA/);
     // --init takes a model folder of the same configuration.
-    const small = { ...lite, model: { ...lite.model!, unet: { ...lite.model!.unet, block_out_channels: [32, 64], attention_head_dim: [1, 2], down_block_types: ['DownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'UpBlock2D'] } } };
+    const small = testSized(lite);
     await expect(trainStage2({ ...opts, config: small, init: golden('codiff-tiny', 'cave.pth'), out: join(dir, 'l3') })).rejects.toThrow(/--init .*cave\.pth: a from-scratch configuration starts from a model folder/);
     await expect(trainStage2({ ...opts, config: small, init: dir, out: join(dir, 'l4') })).rejects.toThrow(/--init .*: .*is not a CODiff model folder: missing unet\/config\.json/);
     const other = join(dir, 'other-model');
