@@ -15,6 +15,8 @@ export interface EvalArgs {
   model?: string;
   /** Colour fix of the model (see `codiff restore --color`). */
   color?: string;
+  /** Block-edge smoothing of the model (see `codiff restore --deblock`); undefined: the model's default. */
+  deblock?: boolean;
   restorerName: string;
   /** 'jpegqs', 'dncnn3', or 'name=command {in} {out}'. */
   compare: string[];
@@ -52,7 +54,7 @@ export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
       compare.push(ev.commandRestorer(spec.slice(0, at), spec.slice(at + 1)));
     }
   }
-  const model = args.model ? await modelRestorer(args.model, args.restorerName, args.color ?? 'adain', backend === 'wasm') : undefined;
+  const model = args.model ? await modelRestorer(args.model, args.restorerName, { color: args.color ?? 'adain', deblock: args.deblock }, backend === 'wasm') : undefined;
   const restorer = args.restorer ? ev.commandRestorer(args.restorerName, args.restorer) : model;
   const sets = (await Promise.all(args.data.map((d) => ev.findImageSets(d)))).flat();
   const models = await ev.loadPerceptualModels(args.weights, args.vgg);
@@ -81,9 +83,9 @@ export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
 }
 
 /** A CODiff model folder, or 'lite' (the bundled codiff-lite), as an in-process method under test. */
-async function modelRestorer(folder: string, name: string, color: string, wasm: boolean): Promise<Restorer & { dispose(): void }> {
+async function modelRestorer(folder: string, name: string, options: { color: string; deblock?: boolean }, wasm: boolean): Promise<Restorer & { dispose(): void }> {
   const [pipeline, pipelineNode] = await Promise.all([import('@codiff/pipeline'), import('@codiff/pipeline/node')]);
-  const fix = await checkedColorFix(color);
+  const fix = await checkedColorFix(options.color);
   const dir = folder === 'lite' ? (await import('@codiff/model-lite/node')).liteModelDir() : folder;
   // SD 2.1's UNet does not fit wasm's 4 GiB heap: its weights stay on the host and are uploaded per layer.
   const g = await pipelineNode.loadCodiffFolder(dir, { host: wasm ? 'sd' : false });
@@ -91,7 +93,7 @@ async function modelRestorer(folder: string, name: string, color: string, wasm: 
   return {
     name,
     // A decoded JPEG is grey or RGB; restoreImage names anything else.
-    restore: (_jpeg, decoded) => pipeline.restoreImage(g, decoded as Pixels, { color: fix }),
+    restore: (_jpeg, decoded) => pipeline.restoreImage(g, decoded as Pixels, { color: fix, deblock: options.deblock }),
     dispose: () => g.dispose(),
   };
 }

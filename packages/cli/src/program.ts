@@ -165,6 +165,8 @@ export function buildProgram(io: Io): Command {
       .option('--restorer <command>', "the method under test: a command with {in} (the JPEG) and {out} (a PNG to write), e.g. 'python3 run.py {in} {out}'")
       .option('--model <folder|lite>', "the method under test: a CODiff model run in-process, a model folder or 'lite' (codiff-lite, which ships with codiff)")
       .option('--color <fix>', 'colour fix of --model: adain (official), wavelet or none', 'adain')
+      .option('--deblock', 'smooth the block edges --model left (the default for codiff-lite)')
+      .option('--no-deblock', 'leave them (the default for the SD-based CODiff)')
       .option('--name <name>', "its name in the report (default: 'restored', or the model's)")
       .option('--compare <method...>', "baselines: jpegqs (Debian's), dncnn3 (needs --weights), or name='command {in} {out}'", [])
       .option('--weights <folder>', 'folder laid out as ../shared/weights: SqueezeNet 1.1 + LPIPS heads (LPIPS-squeeze), dncnn3/')
@@ -183,6 +185,7 @@ export function buildProgram(io: Io): Command {
       restorer: opts.restorer,
       model: opts.model,
       color: opts.color,
+      deblock: opts.deblock,
       restorerName: opts.name ?? (opts.model === 'lite' ? 'codiff-lite' : opts.model ? basename(resolve(opts.model)) : 'restored'),
       compare: opts.compare,
       weights: opts.weights,
@@ -267,6 +270,8 @@ export function buildProgram(io: Io): Command {
       .option('--tile <n>', 'latent tile size (official 96)', positiveInt('--tile'))
       .option('--overlap <n>', 'latent tile overlap (official 32)', intIn('--overlap', 0, Number.MAX_SAFE_INTEGER))
       .option('--color <fix>', 'colour fix: adain (official), wavelet or none', 'adain')
+      .option('--deblock', 'smooth the block edges the model left, no more than down to the level inside blocks (the default for codiff-lite)')
+      .option('--no-deblock', 'leave them (the default for the SD-based CODiff, as the paper)')
       .option('--vae-tile <encoder,decoder>', 'tiled-VAE tile sizes: encoder px, decoder latent px (official 1024,224; smaller uses less memory)', vaeTiles)
       .option('--skip-existing', 'leave inputs whose output already exists (to resume a folder)', false)
       .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
@@ -279,6 +284,7 @@ export function buildProgram(io: Io): Command {
       tile: opts.tile,
       overlap: opts.overlap,
       color: opts.color,
+      deblock: opts.deblock,
       vaeTile: opts.vaeTile,
       backend: opts.backend,
       threads: opts.threads,

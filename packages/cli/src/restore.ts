@@ -15,6 +15,8 @@ export interface RestoreArgs {
   readonly overlap?: number;
   /** Checked against the pipeline's colour fixes (the CLI passes the user's word). */
   readonly color: string;
+  /** Block-edge smoothing (RestoreOptions.deblock); undefined: the model's default. */
+  readonly deblock?: boolean;
   /** Tiled-VAE tile sizes (encoder px, decoder latent px). */
   readonly vaeTile?: [number, number];
   readonly backend?: string;
@@ -102,6 +104,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
           tile: args.tile,
           overlap: args.overlap,
           color,
+          deblock: args.deblock,
           vaeEncoderTile: args.vaeTile?.[0],
           vaeDecoderTile: args.vaeTile?.[1],
           onProgress: (stage, done, total) => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { encodeJpeg } from '@codiff/jpeg-codec';
 import { decodeImage, resizeLanczos } from '@codiff/image-io';
 import { psnr } from '@codiff/metrics';
+import { smoothBlockEdges, type Pixels } from '@codiff/pipeline';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { codiff } from './support.js';
@@ -120,6 +121,13 @@ describe('codiff restore without --model: codiff-lite, which ships with codiff',
       expect(restored.channels).toBe(original.channels);
       expect(psnr(original, restored, { on: 'y8' })).toBeGreaterThan(psnr(original, decodeImage(readFileSync(jpeg)), { on: 'y8' }));
     }
+    // --no-deblock: the model's own output, which codiff-lite's default then smooths on the JPEG file's grid.
+    const raw = join(dir, 'lite-raw.png');
+    expect((await codiff('restore', colour, '-o', raw, '--no-deblock')).code).toBe(0);
+    const unsmoothed = decodeImage(readFileSync(raw));
+    const smoothed = smoothBlockEdges(unsmoothed as Pixels);
+    expect(smoothed.strength).toBeGreaterThan(0);
+    expect(decodeImage(readFileSync(join(out, 'kodim07-q10.png'))).data).toEqual(smoothed.image.data);
   });
 });
 

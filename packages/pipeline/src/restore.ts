@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { replicatePad } from '@codiff/nn';
 import type { AutoencoderKL } from '@codiff/sd-unet';
 import { officialUint8, type ColorFix } from './colorfix.js';
+import { ALIGNED_GRID, smoothBlockEdges, type GridPhase } from './deblock.js';
 import { PipelineError } from './errors.js';
 import type { CodiffGenerator } from './generator.js';
 import { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
@@ -27,6 +28,14 @@ export interface RestoreOptions {
   /** Tiled-VAE tile sizes (official: encoder 1024 px, decoder 224 latent px); smaller tiles, less memory. */
   readonly vaeEncoderTile?: number;
   readonly vaeDecoderTile?: number;
+  /**
+   * Smooth the steps the model left across the JPEG's 8×8 grid, no more than down to the level inside blocks
+   * (`smoothBlockEdges`). Default: on for a model on the pixel-unshuffle stand-in (codiff-lite, whose model card
+   * measures it), off for the SD-based CODiff, whose official pipeline has no such step.
+   */
+  readonly deblock?: boolean;
+  /** Where the JPEG's 8×8 grid lies in the image, for `deblock` (default: aligned, as in a decoded JPEG file). */
+  readonly grid?: GridPhase;
   readonly onProgress?: (stage: RestoreStage, done: number, total: number) => void;
   /** Checked between stages, latent tiles and tiled-VAE passes; aborting throws its reason and frees every tensor of the restore. */
   readonly signal?: AbortSignal;
@@ -36,7 +45,8 @@ export interface RestoreOptions {
  * Restore one JPEG-decoded image of any size: replicate-padded to a multiple of 8, CaVE tokens of the whole image,
  * the mean latent (tiled VAE encoder for large images), the UNet over latent tiles (every tile sees all tokens), one
  * step to x̂0, the VAE decoder (tiled for large images), cropped back, then the official uint8 conversion and colour
- * fix. A grey image runs as three equal channels and comes back grey (BT.601 luma of the result).
+ * fix, and (codiff-lite) block-edge smoothing. A grey image runs as three equal channels and comes back grey (BT.601
+ * luma of the result).
  */
 export async function restoreImage(g: CodiffGenerator, image: Pixels, options: RestoreOptions = {}): Promise<Pixels> {
   const { width: w, height: h, channels } = image;
@@ -79,7 +89,8 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
       // BT.601 luma, rounded, for a grey input (its three restored channels are near-equal, not identical).
       return channels === 1 ? tf.round(tf.sum(tf.mul(tf.cast(rgb, 'float32'), [0.299, 0.587, 0.114]), 3, true)) : rgb;
     }));
-    return { width: w, height: h, channels, data: Uint8Array.from(await u8.data()) };
+    const out: Pixels = { width: w, height: h, channels, data: Uint8Array.from(await u8.data()) };
+    return options.deblock ?? !usesSdVae(g) ? smoothBlockEdges(out, options.grid ?? ALIGNED_GRID).image : out;
   } finally {
     tf.dispose(held);
   }
