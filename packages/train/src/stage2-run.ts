@@ -150,7 +150,7 @@ export async function trainStage2(options: Stage2RunOptions): Promise<TrainSumma
         },
       },
       disposeBatch: (batch) => tf.dispose([batch.lq, batch.hq, batch.noise, batch.realNoise, batch.fake].filter((t): t is tf.Tensor4D => t !== undefined)),
-      validate: validation && (() => ('patches' in validation ? validateStage2(g, validation.patches, config.batchSize) : validateOnPhotos(g, validation.photos, perceptual.models))),
+      validate: validation && (() => ('patches' in validation ? validateStage2(g, validation.patches, config.batchSize) : validatePhotos(g, validation.photos, perceptual.models, options.onLog))),
       exportModel: async (dir) => (config.model ? saveCodiffModel(g, join(dir, 'model')) : saveCodiffCheckpoint(await g.toCheckpoint(), join(dir, 'codiff.safetensors'))),
     };
     try {
@@ -194,6 +194,13 @@ async function initFromModelFolder(g: CodiffGenerator, folder: string): Promise<
 async function readValidation(dir: string, config: Stage2Config, onLog?: (line: string) => void): Promise<{ patches: PairBatch } | { photos: ValidationPhoto[] }> {
   if (config.validation === 'photos') return { photos: await readValidationPhotos(dir, undefined, onLog) };
   return { patches: await centrePairs(dir, config.patch, STAGE2_VALIDATION_QUALITIES, onLog) };
+}
+
+/** Whole-photo validation, announced first: it takes tens of seconds, in which the step count does not move. */
+function validatePhotos(g: CodiffGenerator, photos: ValidationPhoto[], models: PerceptualModels, onLog?: (line: string) => void): Promise<Record<string, number>> {
+  const jpegs = photos.reduce((n, p) => n + p.jpegs.length, 0);
+  onLog?.(`validating: restoring ${photos.length} photos whole (${jpegs} JPEGs)`);
+  return validateOnPhotos(g, photos, models);
 }
 
 /** Restoration of the validation pairs with the mean latent: MSE and PSNR (RGB, [0, 1]) against the originals. */

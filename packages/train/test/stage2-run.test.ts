@@ -174,7 +174,9 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     const out = join(dir, 'lite-photos');
     await trainStage2({ ...opts, config, out });
     // Same identity: the patches-validated checkpoint resumes with whole photos.
-    await trainStage2({ ...opts, config: { ...config, steps: 2, validation: 'photos' }, out, resume: true });
+    const lines: string[] = [];
+    await trainStage2({ ...opts, config: { ...config, steps: 2, validation: 'photos' }, out, resume: true, onLog: (l) => lines.push(l) });
+    expect(lines).toContain('validating: restoring 2 photos whole (4 JPEGs)');
     const [patches, photos] = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'val');
     expect(Object.keys(patches).sort()).toEqual(['mse', 'psnr', 'step', 'type']);
     expect(photos.step).toBe(2);
