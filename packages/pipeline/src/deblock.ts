@@ -56,8 +56,17 @@ function filtered(plane: Float64Array, w: number, h: number, grid: GridPhase, s:
   return out;
 }
 
-/** Mean squared step across block edges over the mean squared step between all other neighbours (both axes). */
-export function blockEdgeRatio(plane: Float64Array, w: number, h: number, grid: GridPhase): number {
+/**
+ * An image's luma: mean squared step across the grid's block edges over the mean squared step between all other
+ * neighbours (both axes). About 1 for an uncompressed photo, well above 1 for a blocky JPEG; `smoothBlockEdges`
+ * takes it down to at most 1.
+ */
+export function blockEdgeRatio(image: Pixels, grid: GridPhase = ALIGNED_GRID): number {
+  return planeEdgeRatio(luma(image), image.width, image.height, grid);
+}
+
+/** `blockEdgeRatio` of one plane. */
+function planeEdgeRatio(plane: Float64Array, w: number, h: number, grid: GridPhase): number {
   let edge = 0, edgePairs = 0, inner = 0, innerPairs = 0;
   for (let r = 0; r < h; r++) {
     for (let c = 1; c < w; c++) {
@@ -95,7 +104,7 @@ export function smoothBlockEdges(restored: Pixels, grid: GridPhase = ALIGNED_GRI
     if (!Number.isInteger(v) || v < 0 || v >= BLOCK) throw new PipelineError(`grid ${name} must be an integer 0..7 (got ${v})`);
   }
   const y = luma(restored);
-  const excess = (s: number) => blockEdgeRatio(filtered(y, w, h, grid, s), w, h, grid) - 1;
+  const excess = (s: number) => planeEdgeRatio(filtered(y, w, h, grid, s), w, h, grid) - 1;
   const atZero = excess(0);
   if (atZero <= 0) return { image: restored, grid, strength: 0 };
   // The excess falls smoothly as s grows: regula falsi (Illinois: the end kept twice has its weight halved), keeping s

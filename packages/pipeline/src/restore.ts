@@ -90,7 +90,7 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
       return channels === 1 ? tf.round(tf.sum(tf.mul(tf.cast(rgb, 'float32'), [0.299, 0.587, 0.114]), 3, true)) : rgb;
     }));
     const out: Pixels = { width: w, height: h, channels, data: Uint8Array.from(await u8.data()) };
-    return options.deblock ?? !usesSdVae(g) ? smoothBlockEdges(out, options.grid ?? ALIGNED_GRID).image : out;
+    return (options.deblock ?? !usesSdVae(g)) ? smoothBlockEdges(out, options.grid ?? ALIGNED_GRID).image : out;
   } finally {
     tf.dispose(held);
   }
