@@ -20,7 +20,7 @@ export {
   COLOR_FIXES,
   type ColorFix,
 } from './colorfix.js';
-export { restoreImage, type Pixels, type RestoreOptions, type RestoreStage } from './restore.js';
+export { restoreImage, deblocksByDefault, type Pixels, type RestoreOptions, type RestoreStage } from './restore.js';
 export { smoothBlockEdges, blockEdgeRatio, ALIGNED_GRID, type GridPhase, type BlockEdgeSmoothing } from './deblock.js';
 export { Discriminator, DISCRIMINATOR_TIMESTEP } from './discriminator.js';
 export { tiledEncoder, tiledDecoder, vaeTiles, VAE_ENCODER_TILE, VAE_DECODER_TILE, type TiledVaeOptions } from './tiled-vae.js';

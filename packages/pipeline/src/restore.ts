@@ -90,11 +90,17 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
       return channels === 1 ? tf.round(tf.sum(tf.mul(tf.cast(rgb, 'float32'), [0.299, 0.587, 0.114]), 3, true)) : rgb;
     }));
     const out: Pixels = { width: w, height: h, channels, data: Uint8Array.from(await u8.data()) };
-    return (options.deblock ?? !usesSdVae(g)) ? smoothBlockEdges(out, options.grid ?? ALIGNED_GRID).image : out;
+    return (options.deblock ?? deblocksByDefault(g)) ? smoothBlockEdges(out, options.grid ?? ALIGNED_GRID).image : out;
   } finally {
     tf.dispose(held);
   }
 }
+
+/**
+ * Whether `restoreImage` smooths block edges when `deblock` is not given: yes on the pixel-unshuffle stand-in
+ * (codiff-lite, whose outputs keep steps at the 8×8 grid), no with SD's VAE (the paper's pipeline has no such step).
+ */
+export const deblocksByDefault = (g: CodiffGenerator): boolean => !usesSdVae(g);
 
 const usesSdVae = (g: CodiffGenerator): g is CodiffGenerator & { vae: AutoencoderKL } => !(g.vae instanceof PixelUnshuffleAutoencoder);
 

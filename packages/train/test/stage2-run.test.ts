@@ -180,7 +180,9 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     const [patches, photos] = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'val');
     expect(Object.keys(patches).sort()).toEqual(['mse', 'psnr', 'step', 'type']);
     expect(photos.step).toBe(2);
-    expect(Object.keys(photos).filter((k) => k.includes('_q')).sort()).toEqual(['lpips_q10', 'lpips_q30', 'psnrB_q10', 'psnrB_q30', 'psnrY_q10', 'psnrY_q30']);
+    expect(Object.keys(photos).filter((k) => k.includes('_q')).sort()).toEqual([
+      'lpips_q10', 'lpips_q30', 'modelPsnrB_q10', 'modelPsnrB_q30', 'modelPsnrY_q10', 'modelPsnrY_q30', 'psnrB_q10', 'psnrB_q30', 'psnrY_q10', 'psnrY_q30',
+    ]);
 
     // The exported step-2 model through @codiff/eval's own loop: the same numbers.
     const g = await loadCodiffFolder(join(out, 'model'));
@@ -199,6 +201,21 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
       expect(photos[`psnrB_q${row.qf}`], `psnrB_q${row.qf}`).toBeCloseTo(row.psnrB!, 9);
       expect(photos[`lpips_q${row.qf}`], `lpips_q${row.qf}`).toBeCloseTo(row.lpips!, 6);
     }
+    // The model alone (codiff-lite's restore without its block-edge smoothing), as `codiff eval --no-deblock`.
+    const alone = await evaluate({
+      sets: [{ name: 'val', files: [join(val, 'a.png'), join(val, 'b.png')] }],
+      qualities: [10, 30],
+      protocol: 'full',
+      restorer: { name: 'restored', restore: (_path, decoded) => restoreImage(g, decoded as Pixels, { deblock: false }) },
+      compare: [],
+      models: {},
+      maxPixels: Infinity,
+    });
+    for (const row of alone.summary.filter((r) => r.method === 'restored')) {
+      expect(photos[`modelPsnrY_q${row.qf}`], `modelPsnrY_q${row.qf}`).toBeCloseTo(row.psnr!, 9);
+      expect(photos[`modelPsnrB_q${row.qf}`], `modelPsnrB_q${row.qf}`).toBeCloseTo(row.psnrB!, 9);
+    }
+    expect(photos.modelPsnrB_q10).not.toBeCloseTo(photos.psnrB_q10, 3);
     // The restoration is measured, not the JPEG: at QF 10 a 1-step model's output is far from the input's PSNR-Y.
     const jpeg10 = evaluation.summary.find((r) => r.method === 'jpeg' && r.qf === 10)!;
     expect(Math.abs(photos.psnrY_q10 - jpeg10.psnr!)).toBeGreaterThan(0.01);
