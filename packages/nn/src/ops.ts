@@ -54,11 +54,15 @@ export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
   return interleave2x2([x, x, x, x]);
 }
 
-const detached = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({ value: tf.clone(args[0] as tf.Tensor), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }));
-
-/** The value of `x` with no gradient through it (torch's `detach`; TF.js has no stop-gradient op). */
+/**
+ * The value of `x` with no gradient through it (torch's `detach`; TF.js has no stop-gradient op): a second handle on
+ * `x`'s data, made without a kernel, so the tape has no path from `x` to it. What is computed from it is left out of
+ * the backward pass altogether; a custom gradient returning zeros would still backpropagate through all of it.
+ */
 export function stopGradient<T extends tf.Tensor>(x: T): T {
-  return detached(x) as T;
+  const engine = tf.engine();
+  engine.backend.incRef(x.dataId);
+  return engine.makeTensorFromDataId(x.dataId, x.shape, x.dtype) as T;
 }
 
 /** Edge padding of NHWC images (torch's ReplicationPad2d): the border rows and columns repeated. No padding: `x` itself. */

@@ -169,6 +169,31 @@ describe('stopGradient', () => {
     expect(Array.from(await g.data())).toEqual([1, -2, 3]);
     tf.dispose([x, g]);
   });
+
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`${backend}: nothing computed from the detached value runs backward, and its handle shares x's memory`, async () => {
+      await useBackend(backend);
+      const x = tf.tensor1d([1, -2, 3]);
+      let backward = 0;
+      const counted = tf.customGrad((v, save) => {
+        save([v]);
+        return { value: tf.square(v), gradFunc: (dy, [saved]) => (backward++, tf.mul(dy, tf.mul(saved, 2))) };
+      });
+      const before = tf.memory();
+      const g = tf.grad((v: tf.Tensor) => tf.add(tf.sum(tf.mul(v, 3)), tf.sum(counted(stopGradient(v)) as tf.Tensor)))(x);
+      expect(Array.from(await g.data())).toEqual([3, 3, 3]);
+      expect(backward).toBe(0);
+      g.dispose();
+      expect(tf.memory().numTensors).toBe(before.numTensors);
+      // Disposing the handle leaves x's data alive.
+      tf.tidy(() => {
+        stopGradient(x);
+      });
+      expect(Array.from(await x.data())).toEqual([1, -2, 3]);
+      x.dispose();
+      expect(tf.memory().numTensors).toBe(before.numTensors - 1);
+    });
+  }
 });
 
 describe('ParameterGroup', () => {

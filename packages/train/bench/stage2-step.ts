@@ -1,6 +1,7 @@
 // Stage-2 step time (generator forward, MSE + LPIPS-squeeze, backward, AdamW) of the lite configuration, in this
 // process; --profile lists the kernels of one step.
-//   tsx bench/stage2-step.ts [--batch 16] [--threads 2] [--steps 3] [--profile]
+//   tsx bench/stage2-step.ts [--batch 16] [--threads 2] [--steps 3] [--perceptual <weight>] [--profile]
+// (--perceptual 0: the term is only logged, and its network runs no backward pass)
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { ParameterGroup, useBackend } from '@codiff/nn';
@@ -13,10 +14,11 @@ import { loadStage1Config, loadStage2Config } from '../src/node.js';
 import { sharedWeights } from '../../../test-support/golden.js';
 import { medianStepMs, printKernelProfile } from './step-timing.js';
 
-const { values } = parseArgs({ options: { batch: { type: 'string', default: '16' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '3' }, profile: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { batch: { type: 'string', default: '16' }, threads: { type: 'string', default: '2' }, steps: { type: 'string', default: '3' }, perceptual: { type: 'string' }, profile: { type: 'boolean', default: false } } });
 const [batch, threads, steps] = [values.batch, values.threads, values.steps].map(Number);
 await useBackend('wasm', { threads });
 const config = await loadStage2Config('lite');
+const weights = { ...config.weights, ...(values.perceptual !== undefined && { perceptual: Number(values.perceptual) }) };
 // The frozen CaVE of the lite run: stage 1's lite configuration (lite-b64 has the same widths).
 const caveConfig = (await loadStage1Config('lite')).model;
 const model = config.model!;
@@ -29,11 +31,11 @@ const adam = new AdamW(new ParameterGroup(g.trainableParameters()).namedTrainabl
 const p = config.patch;
 const data = tf.tidy(() => ({ lq: tf.randomUniform([batch, p, p, 3]) as tf.Tensor4D, hq: tf.randomUniform([batch, p, p, 3]) as tf.Tensor4D }));
 const step = async () => {
-  const { value, grads } = gradientsOf(() => generatorLosses(g, { score: (a, b) => lpips.score(a, b) }, undefined, data, { weights: config.weights }).total, adam);
+  const { value, grads } = gradientsOf(() => generatorLosses(g, { score: (a, b) => lpips.score(a, b) }, undefined, data, { weights }).total, adam);
   adam.step(grads);
   await value.data();
   tf.dispose([value, ...grads.values()]);
 };
 const median = await medianStepMs(step, steps);
 if (values.profile) await printKernelProfile(step);
-console.log(JSON.stringify({ config: 'stage2-lite', threads, batch, patch: p, medianStepMs: median }));
+console.log(JSON.stringify({ config: 'stage2-lite', threads, batch, patch: p, perceptual: weights.perceptual, medianStepMs: median }));

@@ -65,7 +65,8 @@ export function generatorLosses(
     const out = g.forward(batch.lq, { noise: batch.noise });
     const restored = tf.add(tf.mul(out.image, 0.5), 0.5) as tf.Tensor4D;
     const mse = tf.mean(tf.squaredDifference(restored, batch.hq)) as tf.Scalar;
-    const distance = tf.mean(perceptual.score(restored, batch.hq)) as tf.Scalar;
+    // At weight 0 the distance is only logged: detached, so no backward pass runs through the perceptual network.
+    const distance = tf.mean(perceptual.score(w.perceptual === 0 ? stopGradient(restored) : restored, batch.hq)) as tf.Scalar;
     const gan = discriminator
       ? generatorLoss(discriminator.logits(options.ganGradient ? out.x0 : stopGradient(out.x0)))
       : tf.scalar(0);

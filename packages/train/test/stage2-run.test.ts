@@ -15,7 +15,7 @@ import { UNet2DConditionModel, unetConfigFromDiffusers } from '@codiff/sd-unet';
 import { loadUNet, loadVae } from '@codiff/sd-unet/node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { golden, sharedPhotos, sharedWeights } from '../../../test-support/golden.js';
-import { initGenerator } from '../src/index.js';
+import { AdamW, generatorLosses, gradientsOf, initGenerator, type PerceptualDistance } from '../src/index.js';
 import type { Stage2Config } from '../src/index.js';
 import { centrePairs, CHECKPOINT_FILE, readCheckpointMetadata, loadStage2Config, trainStage2, type Stage2RunOptions } from '../src/node.js';
 
@@ -226,6 +226,47 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     const file = join(dir, 'bad-validation.json');
     writeFileSync(file, JSON.stringify({ ...lite, validation: 'whole' }));
     await expect(loadStage2Config(file)).rejects.toThrow(/validation must be "patches" or "photos" \(got "whole"\)/);
+  });
+
+  it('lite: a perceptual term at weight 0 is logged but sends no gradient back through its network', async () => {
+    const small = testSized(await loadStage2Config('lite'));
+    const g = new CodiffGenerator(
+      { unet: new UNet2DConditionModel(unetConfigFromDiffusers(small.model!.unet)), vae: new PixelUnshuffleAutoencoder(pixelUnshuffleConfig(4)), cave: await loadCave(base.cave) },
+      { training: 'full', residual: true },
+    );
+    initGenerator(g, 7);
+    // A distance that counts its backward passes (mean |a − b| per pair).
+    let backward = 0;
+    const counting: PerceptualDistance = {
+      score: (a, b) =>
+        tf.customGrad((x, save) => {
+          save([x]);
+          const value = tf.mean(tf.abs(tf.sub(x, b)), [1, 2, 3]) as tf.Tensor1D;
+          return { value, gradFunc: (dy, [saved]) => (backward++, tf.mul(tf.reshape(dy, [-1, 1, 1, 1]), tf.div(tf.sign(tf.sub(saved, b)), 64 * 64 * 3))) };
+        })(a) as tf.Tensor1D,
+    };
+    const batch = { lq: tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 1) as tf.Tensor4D, hq: tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 2) as tf.Tensor4D };
+    const optimiser = new AdamW(g.trainableParameters(), { lr: 1e-4 });
+    const step = (perceptual: number) => {
+      let logged = 0;
+      const { value, grads } = gradientsOf(() => {
+        const l = generatorLosses(g, counting, undefined, batch, { weights: { ...small.weights, perceptual } });
+        logged = l.perceptual.dataSync()[0];
+        return l.total;
+      }, optimiser);
+      const norm = Math.sqrt([...grads.values()].reduce((s, t) => s + tf.sum(tf.square(t)).dataSync()[0], 0));
+      tf.dispose([value, ...grads.values()]);
+      return { logged, norm };
+    };
+    const off = step(0);
+    expect(backward).toBe(0);
+    expect(off.logged).toBeGreaterThan(0.1);
+    const on = step(1);
+    expect(backward).toBe(1);
+    expect(on.logged).toBeCloseTo(off.logged, 6);
+    expect(on.norm).not.toBeCloseTo(off.norm, 3);
+    tf.dispose([batch.lq, batch.hq]);
+    g.dispose();
   });
 
   it('lite set-ups that cannot work stop with one line', async () => {
