@@ -40,6 +40,15 @@ function vaeTiles(value: string): [number, number] {
   return tiles as [number, number];
 }
 
+/** "5,3" → the JPEG grid's phase: block edges before rows ≡ 5 and columns ≡ 3 (mod 8). */
+function gridPhase(value: string): { top: number; left: number } {
+  const phase = value.split(',').map((v) => Number(v.trim()));
+  if (phase.length !== 2 || !phase.every((p) => Number.isInteger(p) && p >= 0 && p < 8)) {
+    throw new InvalidArgumentError('--grid takes two integers 0..7: rows,cols (e.g. 5,3 for an image cropped by 3 rows and 5 columns from a JPEG)');
+  }
+  return { top: phase[0], left: phase[1] };
+}
+
 /** Every command that reads images takes the same pixel limit. */
 const withMaxPixels = (command: Command) =>
   command.option(
@@ -272,6 +281,7 @@ export function buildProgram(io: Io): Command {
       .option('--color <fix>', 'colour fix: adain (official), wavelet or none', 'adain')
       .option('--deblock', 'smooth the block edges the model left, no more than down to the level inside blocks (the default for codiff-lite)')
       .option('--no-deblock', 'leave them (the default for the SD-based CODiff, as the paper)')
+      .option('--grid <rows,cols>', 'where the smoothing finds the JPEG’s 8×8 grid: block edges before rows ≡ rows and columns ≡ cols (mod 8); 5,3 for an image cropped by 3 rows and 5 columns from a JPEG (default 0,0, a JPEG file’s own)', gridPhase)
       .option('--vae-tile <encoder,decoder>', 'tiled-VAE tile sizes: encoder px, decoder latent px (official 1024,224; smaller uses less memory)', vaeTiles)
       .option('--skip-existing', 'leave inputs whose output already exists (to resume a folder)', false)
       .option('--backend <name>', 'TF.js backend: wasm (default), webgpu, cpu, tensorflow')
@@ -285,6 +295,7 @@ export function buildProgram(io: Io): Command {
       overlap: opts.overlap,
       color: opts.color,
       deblock: opts.deblock,
+      grid: opts.grid,
       vaeTile: opts.vaeTile,
       backend: opts.backend,
       threads: opts.threads,

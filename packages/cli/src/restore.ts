@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { encodePng } from '@codiff/image-io';
 import { readImageFile, writeFileAtomic } from '@codiff/image-io/node';
-import type { ColorFix } from '@codiff/pipeline';
+import type { ColorFix, GridPhase } from '@codiff/pipeline';
 import { MultiBar, Presets } from 'cli-progress';
 import { isWasmOutOfMemory, startBackend } from './backend.js';
 import { CliError } from './io.js';
@@ -17,6 +17,8 @@ export interface RestoreArgs {
   readonly color: string;
   /** Block-edge smoothing (RestoreOptions.deblock); undefined: the model's default. */
   readonly deblock?: boolean;
+  /** Where the JPEG's 8×8 grid lies, for the smoothing (RestoreOptions.grid); undefined: aligned, as in a JPEG file. */
+  readonly grid?: GridPhase;
   /** Tiled-VAE tile sizes (encoder px, decoder latent px). */
   readonly vaeTile?: [number, number];
   readonly backend?: string;
@@ -80,12 +82,18 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
   const inputs = jobs.map((j) => j.input);
   const [pipeline, pipelineNode] = await Promise.all([import('@codiff/pipeline'), import('@codiff/pipeline/node')]);
   const color = await checkedColorFix(args.color);
+  const gridUnused = '--grid places the block-edge smoothing, which is off here: add --deblock';
+  if (args.grid && args.deblock === false) throw new CliError(gridUnused);
   // Without --model: codiff-lite, the small model that ships with the CLI (@codiff/model-lite).
   const dir = args.model ?? (await import('@codiff/model-lite/node')).liteModelDir();
   const { backend } = await startBackend(args.backend, args.threads);
   // SD 2.1's UNet does not fit wasm's 4 GiB heap: its weights stay on the host and are uploaded per layer.
   const generator = await pipelineNode.loadCodiffFolder(dir, { host: backend === 'wasm' ? 'sd' : false });
   await generator.mergeAdapters();
+  if (args.grid && args.deblock === undefined && !pipeline.deblocksByDefault(generator)) {
+    generator.dispose();
+    throw new CliError(gridUnused);
+  }
   const bars = args.progress ? new MultiBar({ stream: process.stderr, clearOnComplete: true, hideCursor: true, format: '{name} [{bar}] {value}/{total} {what}' }, Presets.shades_classic) : undefined;
   const folderBar = bars && jobs.length > 1 ? bars.create(jobs.length, 0, { name: 'images', what: '' }) : undefined;
   const summary: RestoreSummary = { restored: 0, skipped: 0, failed: [] };
@@ -105,6 +113,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
           overlap: args.overlap,
           color,
           deblock: args.deblock,
+          grid: args.grid,
           vaeEncoderTile: args.vaeTile?.[0],
           vaeDecoderTile: args.vaeTile?.[1],
           onProgress: (stage, done, total) => {

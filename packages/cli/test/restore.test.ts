@@ -1,8 +1,8 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeJpeg } from '@codiff/jpeg-codec';
-import { decodeImage, resizeLanczos } from '@codiff/image-io';
+import { crop, encodeJpeg } from '@codiff/jpeg-codec';
+import { decodeImage, encodePng, resizeLanczos } from '@codiff/image-io';
 import { psnr } from '@codiff/metrics';
 import { smoothBlockEdges, type Pixels } from '@codiff/pipeline';
 import { PNG } from 'pngjs';
@@ -128,6 +128,20 @@ describe('codiff restore without --model: codiff-lite, which ships with codiff',
     const smoothed = smoothBlockEdges(unsmoothed as Pixels);
     expect(smoothed.strength).toBeGreaterThan(0);
     expect(decodeImage(readFileSync(join(out, 'kodim07-q10.png'))).data).toEqual(smoothed.image.data);
+
+    // A PNG cropped by 3 rows and 5 columns from the decoded JPEG: --grid 5,3 smooths on the JPEG's grid there.
+    const cropped = join(dir, 'lite-in', 'cropped.png');
+    writeFileSync(cropped, encodePng(crop(decodeImage(readFileSync(colour)), 5, 3, 320, 240)));
+    const [gridded, croppedRaw] = [join(dir, 'cropped-grid.png'), join(dir, 'cropped-raw.png')];
+    expect((await codiff('restore', cropped, '-o', gridded, '--grid', '5,3')).code).toBe(0);
+    expect((await codiff('restore', cropped, '-o', croppedRaw, '--no-deblock')).code).toBe(0);
+    const onGrid = smoothBlockEdges(decodeImage(readFileSync(croppedRaw)) as Pixels, { top: 5, left: 3 });
+    expect(onGrid.strength).toBeGreaterThan(0);
+    expect(decodeImage(readFileSync(gridded)).data).toEqual(onGrid.image.data);
+    // A grid with nothing to place, or outside 0..7, is named before any work.
+    expect((await codiff('restore', cropped, '-o', gridded, '--grid', '5,3', '--no-deblock')).err).toMatch(/--grid places the block-edge smoothing, which is off here: add --deblock/);
+    expect((await codiff('restore', cropped, '-o', gridded, '--grid', '5,3', '--model', model)).err).toMatch(/--grid places the block-edge smoothing, which is off here/);
+    expect((await codiff('restore', cropped, '-o', gridded, '--grid', '8,0')).err).toMatch(/--grid takes two integers 0\.\.7: rows,cols/);
   });
 });
 
