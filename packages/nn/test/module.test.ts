@@ -175,7 +175,8 @@ describe('stopGradient', () => {
       await useBackend(backend);
       const x = tf.tensor1d([1, -2, 3]);
       let backward = 0;
-      const counted = tf.customGrad((v, save) => {
+      const counted = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+        const [v, save] = args as [tf.Tensor, tf.GradSaveFunc];
         save([v]);
         return { value: tf.square(v), gradFunc: (dy, [saved]) => (backward++, tf.mul(dy, tf.mul(saved, 2))) };
       });

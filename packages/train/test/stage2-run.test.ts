@@ -239,7 +239,8 @@ describe('stage 2 end to end (tiny SD, CaVE and DISTS on real photos)', () => {
     let backward = 0;
     const counting: PerceptualDistance = {
       score: (a, b) =>
-        tf.customGrad((x, save) => {
+        tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+          const [x, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
           save([x]);
           const value = tf.mean(tf.abs(tf.sub(x, b)), [1, 2, 3]) as tf.Tensor1D;
           return { value, gradFunc: (dy, [saved]) => (backward++, tf.mul(tf.reshape(dy, [-1, 1, 1, 1]), tf.div(tf.sign(tf.sub(saved, b)), 64 * 64 * 3))) };
