@@ -22,7 +22,7 @@ export interface BlockEdgeSmoothing {
 }
 
 /** BT.601 luma as floats (a grey image's own values): the channel the blocking is measured on. */
-function luma(image: Pixels): Float64Array {
+export function luma(image: Pixels): Float64Array {
   const { width, height, channels, data } = image;
   const y = new Float64Array(width * height);
   if (channels === 1) y.set(data);
@@ -54,6 +54,13 @@ function filtered(plane: Float64Array, w: number, h: number, grid: GridPhase, s:
   filterAxis(out, w, h, 1, w, grid.left, s);
   filterAxis(out, h, w, w, 1, grid.top, s);
   return out;
+}
+
+/** A grid phase's rows and columns are integers 0..7, or a named error. */
+export function checkGrid(grid: GridPhase): void {
+  for (const [name, v] of Object.entries(grid)) {
+    if (!Number.isInteger(v) || v < 0 || v >= BLOCK) throw new PipelineError(`grid ${name} must be an integer 0..7 (got ${v})`);
+  }
 }
 
 /**
@@ -100,9 +107,7 @@ function planeEdgeRatio(plane: Float64Array, w: number, h: number, grid: GridPha
 export function smoothBlockEdges(restored: Pixels, grid: GridPhase = ALIGNED_GRID): BlockEdgeSmoothing {
   const { width: w, height: h, channels } = restored;
   if (restored.data.length !== w * h * channels) throw new PipelineError(`pixel buffer of ${restored.data.length} bytes does not hold ${w}×${h}×${channels}`);
-  for (const [name, v] of Object.entries(grid)) {
-    if (!Number.isInteger(v) || v < 0 || v >= BLOCK) throw new PipelineError(`grid ${name} must be an integer 0..7 (got ${v})`);
-  }
+  checkGrid(grid);
   const y = luma(restored);
   const excess = (s: number) => planeEdgeRatio(filtered(y, w, h, grid, s), w, h, grid) - 1;
   const atZero = excess(0);

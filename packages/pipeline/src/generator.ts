@@ -7,6 +7,7 @@ import { hasAdapters, NO_ADAPTERS, officialAdapterModules, UNET_ADAPTERS, VAE_AD
 import { DEFAULT_LORA_ALPHA, type CodiffCheckpoint } from './checkpoint.js';
 import { PipelineError } from './errors.js';
 import { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
+import type { LumaPostFilter } from './postfilter.js';
 
 /** CODiff's fixed diffusion timestep: the one step runs at t = 499. */
 export const CODIFF_TIMESTEP = 499;
@@ -18,6 +19,8 @@ export interface GeneratorParts {
   readonly vae: AutoencoderKL | PixelUnshuffleAutoencoder;
   /** Frozen, in eval mode: it only supplies the conditioning tokens. */
   readonly cave: CaVE;
+  /** A model folder's learned luma post-filter (codiff-lite), which `restoreImage` runs after the smoothing on request (`postFilter`). */
+  readonly postFilter?: LumaPostFilter;
 }
 
 /**
@@ -76,6 +79,7 @@ export class CodiffGenerator {
   readonly unet: UNet2DConditionModel;
   readonly vae: AutoencoderKL | PixelUnshuffleAutoencoder;
   readonly cave: CaVE;
+  readonly postFilter: LumaPostFilter | undefined;
   readonly training: UNetTraining;
   /** Linear(CaVE channels → cross_attention_dim). */
   readonly proj: Linear;
@@ -91,7 +95,7 @@ export class CodiffGenerator {
   private readonly sqrtOneMinusAlphaBar: number;
 
   constructor(parts: GeneratorParts, options: GeneratorOptions = {}) {
-    ({ unet: this.unet, vae: this.vae, cave: this.cave } = parts);
+    ({ unet: this.unet, vae: this.vae, cave: this.cave, postFilter: this.postFilter } = parts);
     this.cave.eval();
     this.training = options.training ?? 'lora';
     if (this.training === 'full' && options.modules && hasAdapters(options.modules)) throw new PipelineError('a fully trained UNet takes no LoRA adapters');

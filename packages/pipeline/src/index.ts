@@ -22,6 +22,16 @@ export {
 } from './colorfix.js';
 export { restoreImage, deblocksByDefault, type Pixels, type RestoreOptions, type RestoreStage } from './restore.js';
 export { smoothBlockEdges, blockEdgeRatio, ALIGNED_GRID, type GridPhase, type BlockEdgeSmoothing } from './deblock.js';
+export {
+  LumaPostFilter,
+  LumaPostFilterFit,
+  readLumaPostFilter,
+  lumaPostFilterFromBytes,
+  POST_FILTER_FILE,
+  POST_FILTER_CLASSES,
+  POST_FILTER_FEATURES,
+  type PostFilterSolveOptions,
+} from './postfilter.js';
 export { Discriminator, DISCRIMINATOR_TIMESTEP } from './discriminator.js';
 export { tiledEncoder, tiledDecoder, vaeTiles, VAE_ENCODER_TILE, VAE_DECODER_TILE, type TiledVaeOptions } from './tiled-vae.js';
 export {
@@ -38,5 +48,6 @@ export {
   CHECKPOINT_NAMES,
   CAVE_NAMES,
   STAND_IN_MODEL_FILES,
+  OPTIONAL_MODEL_FILES,
   type ModelFolderOptions,
 } from './model-files.js';

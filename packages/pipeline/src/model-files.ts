@@ -8,6 +8,7 @@ import { checkpointFromOfficial, checkpointFromSafetensors, type CodiffCheckpoin
 import { PipelineError } from './errors.js';
 import { CodiffGenerator } from './generator.js';
 import { PIXEL_UNSHUFFLE_CLASS, PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
+import { POST_FILTER_FILE, readLumaPostFilter, type LumaPostFilter } from './postfilter.js';
 
 /** The generator checkpoint's names in a model folder, in order of preference. */
 export const CHECKPOINT_NAMES = ['codiff.safetensors', 'codiff.pkl', 'model.pkl'] as const;
@@ -25,6 +26,9 @@ export const STAND_IN_MODEL_FILES = [
   'codiff.safetensors',
   'cave.safetensors',
 ] as const;
+
+/** Files a model folder may also hold: codiff-lite's luma post-filter (`restoreImage`'s `postFilter` runs it). */
+export const OPTIONAL_MODEL_FILES = [POST_FILTER_FILE] as const;
 
 /**
  * Which checkpoint and CaVE files a model folder holds (the first of CHECKPOINT_NAMES and CAVE_NAMES present);
@@ -79,15 +83,18 @@ export async function assembleGenerator(parts: {
   cave: () => Promise<CaVE>;
   unet: () => Promise<UNet2DConditionModel>;
   vae: () => Promise<AutoencoderKL | PixelUnshuffleAutoencoder>;
+  postFilter?: () => Promise<LumaPostFilter | undefined>;
 }): Promise<CodiffGenerator> {
   const checkpoint = await parts.checkpoint();
+  // Plain numbers, nothing to free: read before the networks.
+  const postFilter = await parts.postFilter?.();
   const loaded: { dispose(): void }[] = [];
   const keep = <M extends { dispose(): void }>(m: M) => (loaded.push(m), m);
   try {
     const cave = keep(await parts.cave());
     const unet = keep(await parts.unet());
     const vae = keep(await parts.vae());
-    return CodiffGenerator.fromCheckpoint({ unet, vae, cave }, checkpoint);
+    return CodiffGenerator.fromCheckpoint({ unet, vae, cave, postFilter }, checkpoint);
   } catch (e) {
     for (const m of loaded) m.dispose();
     throw e;
@@ -106,7 +113,7 @@ export interface ModelFolderOptions {
 }
 
 /**
- * The generator of a model folder, read through `folder`: what a web page does with fetch or a picked folder, and
+ * The generator of a model folder, read through `folder`, with its luma post-filter where the folder has one: what a web page does with fetch or a picked folder, and
  * what `loadCodiff` does on disk. Strict: a missing file or tensor is named and nothing stays allocated.
  */
 export async function loadModelFolder(folder: ModelFolder, options: ModelFolderOptions = {}): Promise<CodiffGenerator> {
@@ -120,5 +127,6 @@ export async function loadModelFolder(folder: ModelFolder, options: ModelFolderO
     cave: async () => readCaveFrom(await open(files.cave), options.limits),
     unet: () => loadUNetFrom(subfolder(folder, 'unet'), { host, variant: options.variant }),
     vae: () => latentAutoencoder(vae, vaeConfig, options.variant),
+    postFilter: async () => ((await folder.has(POST_FILTER_FILE)) ? readLumaPostFilter(await open(POST_FILTER_FILE)) : undefined),
   });
 }

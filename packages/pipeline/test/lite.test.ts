@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,20 @@ import { loadCave } from '@codiff/cave/node';
 import { UNet2DConditionModel, unetConfigFromDiffusers, unetConfigToDiffusers } from '@codiff/sd-unet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendsUnderTest, golden } from '../../../test-support/tfjs.js';
-import { CodiffGenerator, loadModelFolder, PipelineError, PixelUnshuffleAutoencoder, pixelUnshuffleConfig, restoreImage, smoothBlockEdges, type Pixels } from '../src/index.js';
+import {
+  CodiffGenerator,
+  loadModelFolder,
+  LumaPostFilter,
+  PipelineError,
+  PixelUnshuffleAutoencoder,
+  pixelUnshuffleConfig,
+  POST_FILTER_CLASSES,
+  POST_FILTER_FEATURES,
+  POST_FILTER_FILE,
+  restoreImage,
+  smoothBlockEdges,
+  type Pixels,
+} from '../src/index.js';
 import { loadCodiffFolder, readCodiffCheckpoint, saveCodiffCheckpoint, saveCodiffModel } from '../src/node.js';
 
 const BACKENDS = await backendsUnderTest();
@@ -136,6 +149,43 @@ describe('a generator with a UNet trained in full on the stand-in (codiff-lite�
     lq.dispose();
     loaded.dispose();
     h.dispose();
+  });
+
+  it('a model folder’s postfilter.safetensors is loaded, and run on request between two smoothings; a broken one is named', async () => {
+    const model = join(dir, 'model');
+    // A filter that moves every pixel of block column 2 by +7 and the rest by its JPEG-minus-restored luma / 2.
+    const weights = new Float32Array(POST_FILTER_CLASSES * POST_FILTER_FEATURES);
+    for (let c = 0; c < POST_FILTER_CLASSES; c++) {
+      const row = weights.subarray(c * POST_FILTER_FEATURES, (c + 1) * POST_FILTER_FEATURES);
+      if (((c / 24) | 0) % 8 === 2) row[POST_FILTER_FEATURES - 1] = 7;
+      else [row[12], row[25 + 4]] = [-0.5, 0.5];
+    }
+    const filter = new LumaPostFilter(weights, { photos: 'none: made by this test' });
+    const image: Pixels = { width: 40, height: 32, channels: 3, data: Uint8Array.from({ length: 40 * 32 * 3 }, (_, i) => (i * 29) % 256) };
+    // Without the file: no filter, and asking for it is a named error.
+    const without = await loadCodiffFolder(model);
+    expect(without.postFilter).toBeUndefined();
+    await expect(restoreImage(without, image, { postFilter: true })).rejects.toThrow(/postFilter: this model has no luma post-filter \(a model folder's postfilter.safetensors; codiff train postfilter fits one\)/);
+    without.dispose();
+
+    writeFileSync(join(model, POST_FILTER_FILE), filter.toSafetensors());
+    const loaded = await loadCodiffFolder(model);
+    expect(loaded.postFilter?.weights).toEqual(weights);
+    expect(loaded.postFilter?.provenance).toEqual({ photos: 'none: made by this test' });
+    const alone = await restoreImage(loaded, image, { deblock: false });
+    for (const grid of [{ top: 0, left: 0 }, { top: 3, left: 5 }]) {
+      const smoothed = smoothBlockEdges(alone, grid).image;
+      // The default leaves the filter out; postFilter runs it after the smoothing and smooths again.
+      expect(await restoreImage(loaded, image, { grid })).toEqual(smoothed);
+      expect(await restoreImage(loaded, image, { grid, postFilter: true })).toEqual(smoothBlockEdges(filter.apply(smoothed, image, grid), grid).image);
+    }
+    await expect(restoreImage(loaded, image, { postFilter: true, deblock: false })).rejects.toThrow(/postFilter runs after the block-edge smoothing, which is off here/);
+    loaded.dispose();
+    writeFileSync(join(model, POST_FILTER_FILE), writeSafetensors({ weight: { shape: [2], data: new Float32Array(2) } }));
+    const before = tf.memory().numTensors;
+    await expect(loadCodiffFolder(model)).rejects.toThrow(/postfilter.safetensors is not a luma post-filter of this version/);
+    expect(tf.memory().numTensors).toBe(before);
+    rmSync(join(model, POST_FILTER_FILE));
   });
 
   it('restoreImage runs it untiled (no VAE tiles), as forward, keeping the official tiles’ 768-px footprint', async () => {
