@@ -4,7 +4,7 @@ import type { Pixels } from '@codiff/pipeline';
 import { SingleBar } from 'cli-progress';
 import { startBackend } from './backend.js';
 import { CliError } from './io.js';
-import { checkedColorFix } from './restore.js';
+import { checkedColorFix, checkPostFilter } from './restore.js';
 
 export interface EvalArgs {
   data: string[];
@@ -17,6 +17,8 @@ export interface EvalArgs {
   color?: string;
   /** Block-edge smoothing of the model (see `codiff restore --deblock`); undefined: the model's default. */
   deblock?: boolean;
+  /** The model folder's luma post-filter (see `codiff restore --post-filter`). */
+  postFilter?: boolean;
   restorerName: string;
   /** 'jpegqs', 'dncnn3', or 'name=command {in} {out}'. */
   compare: string[];
@@ -54,7 +56,7 @@ export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
       compare.push(ev.commandRestorer(spec.slice(0, at), spec.slice(at + 1)));
     }
   }
-  const model = args.model ? await modelRestorer(args.model, args.restorerName, { color: args.color ?? 'adain', deblock: args.deblock }, backend === 'wasm') : undefined;
+  const model = args.model ? await modelRestorer(args.model, args.restorerName, { color: args.color ?? 'adain', deblock: args.deblock, postFilter: args.postFilter }, backend === 'wasm') : undefined;
   const restorer = args.restorer ? ev.commandRestorer(args.restorerName, args.restorer) : model;
   const sets = (await Promise.all(args.data.map((d) => ev.findImageSets(d)))).flat();
   const models = await ev.loadPerceptualModels(args.weights, args.vgg);
@@ -83,17 +85,18 @@ export async function evalCommand(args: EvalArgs): Promise<EvalResult> {
 }
 
 /** A CODiff model folder, or 'lite' (the bundled codiff-lite), as an in-process method under test. */
-async function modelRestorer(folder: string, name: string, options: { color: string; deblock?: boolean }, wasm: boolean): Promise<Restorer & { dispose(): void }> {
+async function modelRestorer(folder: string, name: string, options: { color: string; deblock?: boolean; postFilter?: boolean }, wasm: boolean): Promise<Restorer & { dispose(): void }> {
   const [pipeline, pipelineNode] = await Promise.all([import('@codiff/pipeline'), import('@codiff/pipeline/node')]);
   const fix = await checkedColorFix(options.color);
   const dir = folder === 'lite' ? (await import('@codiff/model-lite/node')).liteModelDir() : folder;
   // SD 2.1's UNet does not fit wasm's 4 GiB heap: its weights stay on the host and are uploaded per layer.
   const g = await pipelineNode.loadCodiffFolder(dir, { host: wasm ? 'sd' : false });
   await g.mergeAdapters();
+  await checkPostFilter(g, dir, options);
   return {
     name,
     // A decoded JPEG is grey or RGB; restoreImage names anything else.
-    restore: (_jpeg, decoded) => pipeline.restoreImage(g, decoded as Pixels, { color: fix, deblock: options.deblock }),
+    restore: (_jpeg, decoded) => pipeline.restoreImage(g, decoded as Pixels, { color: fix, deblock: options.deblock, postFilter: options.postFilter }),
     dispose: () => g.dispose(),
   };
 }

@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { encodePng } from '@codiff/image-io';
 import { readImageFile, writeFileAtomic } from '@codiff/image-io/node';
-import type { ColorFix, GridPhase } from '@codiff/pipeline';
+import type { CodiffGenerator, ColorFix, GridPhase } from '@codiff/pipeline';
 import { MultiBar, Presets } from 'cli-progress';
 import { isWasmOutOfMemory, startBackend } from './backend.js';
 import { CliError } from './io.js';
@@ -17,6 +17,8 @@ export interface RestoreArgs {
   readonly color: string;
   /** Block-edge smoothing (RestoreOptions.deblock); undefined: the model's default. */
   readonly deblock?: boolean;
+  /** The model folder's luma post-filter after the smoothing (RestoreOptions.postFilter). */
+  readonly postFilter?: boolean;
   /** Where the JPEG's 8×8 grid lies, for the smoothing (RestoreOptions.grid); undefined: aligned, as in a JPEG file. */
   readonly grid?: GridPhase;
   /** Tiled-VAE tile sizes (encoder px, decoder latent px). */
@@ -73,6 +75,27 @@ export async function restoreJobs(inputs: readonly string[], output: string): Pr
   return jobs;
 }
 
+const POST_FILTER_WITHOUT_SMOOTHING = '--post-filter runs after the block-edge smoothing, which is off here: add --deblock';
+
+/**
+ * Before any image: a `--post-filter` that would fail on each (the smoothing off, or a folder without the filter) is
+ * one error, and the generator is freed.
+ */
+export async function checkPostFilter(generator: CodiffGenerator, dir: string, args: { postFilter?: boolean; deblock?: boolean }): Promise<void> {
+  if (!args.postFilter) return;
+  const { deblocksByDefault, POST_FILTER_FILE } = await import('@codiff/pipeline');
+  const problem =
+    args.deblock === false || (args.deblock === undefined && !deblocksByDefault(generator))
+      ? POST_FILTER_WITHOUT_SMOOTHING
+      : !generator.postFilter
+        ? `--post-filter: ${dir} has no ${POST_FILTER_FILE} (codiff train postfilter fits one)`
+        : undefined;
+  if (problem) {
+    generator.dispose();
+    throw new CliError(problem);
+  }
+}
+
 /**
  * `codiff restore`: every input JPEG/PNG (folders searched recursively) restored with a CODiff model into PNGs. A
  * file that fails is reported and the run goes on; outputs are written atomically and never onto an input.
@@ -84,6 +107,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
   const color = await checkedColorFix(args.color);
   const gridUnused = '--grid places the block-edge smoothing, which is off here: add --deblock';
   if (args.grid && args.deblock === false) throw new CliError(gridUnused);
+  if (args.postFilter && args.deblock === false) throw new CliError(POST_FILTER_WITHOUT_SMOOTHING);
   // Without --model: codiff-lite, the small model that ships with the CLI (@codiff/model-lite).
   const dir = args.model ?? (await import('@codiff/model-lite/node')).liteModelDir();
   const { backend } = await startBackend(args.backend, args.threads);
@@ -94,6 +118,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
     generator.dispose();
     throw new CliError(gridUnused);
   }
+  await checkPostFilter(generator, dir, args);
   const bars = args.progress ? new MultiBar({ stream: process.stderr, clearOnComplete: true, hideCursor: true, format: '{name} [{bar}] {value}/{total} {what}' }, Presets.shades_classic) : undefined;
   const folderBar = bars && jobs.length > 1 ? bars.create(jobs.length, 0, { name: 'images', what: '' }) : undefined;
   const summary: RestoreSummary = { restored: 0, skipped: 0, failed: [] };
@@ -113,6 +138,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<RestoreSummary>
           overlap: args.overlap,
           color,
           deblock: args.deblock,
+          postFilter: args.postFilter,
           grid: args.grid,
           vaeEncoderTile: args.vaeTile?.[0],
           vaeDecoderTile: args.vaeTile?.[1],

@@ -1,4 +1,5 @@
 import type { TrainProgress } from '@codiff/train/node';
+import { join } from 'node:path';
 import { MultiBar, type SingleBar } from 'cli-progress';
 import { isWasmOutOfMemory, startBackend } from './backend.js';
 import { CliError } from './io.js';
@@ -125,4 +126,50 @@ export async function trainStage2Command(args: TrainStage2Args) {
   const { data, val, out, resume, init, workers, sd, cave, perceptualWeights } = args;
   const summary = await inTerminal('stage2', args, (hooks) => train.trainStage2({ config, data, val, out, resume, init, workers, sd, cave, perceptualWeights, ...hooks }));
   return { ...summary, backend, threads, lite: config.model !== undefined };
+}
+
+export interface PostFilterArgs {
+  /** Model folder (default: codiff-lite as shipped). */
+  model?: string;
+  data: string;
+  every: number;
+  qualities?: number[];
+  stages?: number;
+  /** Default: `postfilter.safetensors` in the model folder, where `codiff restore` finds it. */
+  out?: string;
+  backend?: string;
+  threads?: number;
+  log: (line: string) => void;
+}
+
+/**
+ * `codiff train postfilter`: fit a model folder's luma post-filter to its restores of a photo folder, in one pass.
+ * The file is written atomically at the end: Ctrl-C before then leaves any earlier filter as it was.
+ */
+export async function fitPostFilterCommand(args: PostFilterArgs) {
+  const [train, pipeline, { writeFileAtomic }] = await Promise.all([import('@codiff/train/node'), import('@codiff/pipeline'), import('@codiff/image-io/node')]);
+  const { backend, threads } = await startBackend(args.backend, args.threads);
+  const dir = args.model ?? (await import('@codiff/model-lite/node')).liteModelDir();
+  const out = args.out ?? join(dir, pipeline.POST_FILTER_FILE);
+  const { loadCodiffFolder } = await import('@codiff/pipeline/node');
+  const g = await loadCodiffFolder(dir);
+  const started = Date.now();
+  try {
+    const filter = await train.fitPostFilter(g, {
+      data: args.data,
+      every: args.every,
+      qualities: args.qualities,
+      stages: args.stages,
+      onLog: args.log,
+      onProgress: (done, total) => {
+        if (done % 10 === 0 || done === total) args.log(`${done}/${total} photos restored and accumulated (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+      },
+    });
+    await writeFileAtomic(out, filter.toSafetensors());
+    const fitted = Number(filter.provenance.classes_fitted);
+    if (fitted < pipeline.POST_FILTER_CLASSES) args.log(`${pipeline.POST_FILTER_CLASSES - fitted} of ${pipeline.POST_FILTER_CLASSES} classes (in the stage with the fewest) had too few pixels to fit and correct nothing: more photos fit more of them`);
+    return { out, backend, threads, seconds: (Date.now() - started) / 1000, photos: Number(filter.provenance.photos), samples: Number(filter.provenance.samples) };
+  } finally {
+    g.dispose();
+  }
 }

@@ -1,10 +1,11 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crop, encodeJpeg } from '@codiff/jpeg-codec';
 import { decodeImage, encodePng, resizeLanczos } from '@codiff/image-io';
 import { psnr } from '@codiff/metrics';
-import { smoothBlockEdges, type Pixels } from '@codiff/pipeline';
+import { lumaPostFilterFromBytes, POST_FILTER_FILE, smoothBlockEdges, type Pixels } from '@codiff/pipeline';
+import { liteModelDir } from '@codiff/model-lite/node';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { codiff } from './support.js';
@@ -128,6 +129,15 @@ describe('codiff restore without --model: codiff-lite, which ships with codiff',
     const smoothed = smoothBlockEdges(unsmoothed as Pixels);
     expect(smoothed.strength).toBeGreaterThan(0);
     expect(decodeImage(readFileSync(join(out, 'kodim07-q10.png'))).data).toEqual(smoothed.image.data);
+    // --post-filter: then codiff-lite's luma post-filter, and the smoothing again.
+    const filtered = join(dir, 'lite-filtered.png');
+    expect((await codiff('restore', colour, '-o', filtered, '--post-filter')).code).toBe(0);
+    const postFilter = await lumaPostFilterFromBytes(readFileSync(join(liteModelDir(), POST_FILTER_FILE)));
+    const decodedJpeg = decodeImage(readFileSync(colour)) as Pixels;
+    expect(decodeImage(readFileSync(filtered)).data).toEqual(smoothBlockEdges(postFilter.apply(smoothed.image, decodedJpeg)).image.data);
+    expect((await codiff('restore', colour, '-o', filtered, '--post-filter', '--no-deblock')).err).toMatch(/^codiff: --post-filter runs after the block-edge smoothing, which is off here: add --deblock$/);
+    expect((await codiff('restore', colour, '-o', filtered, '--post-filter', '--model', model)).err).toMatch(/^codiff: --post-filter runs after the block-edge smoothing, which is off here/);
+    expect((await codiff('restore', colour, '-o', filtered, '--post-filter', '--deblock', '--model', model)).err).toMatch(/^codiff: --post-filter: .*model has no postfilter\.safetensors \(codiff train postfilter fits one\)$/);
 
     // A PNG cropped by 3 rows and 5 columns from the decoded JPEG: --grid 5,3 smooths on the JPEG's grid there.
     const cropped = join(dir, 'lite-in', 'cropped.png');
@@ -145,3 +155,35 @@ describe('codiff restore without --model: codiff-lite, which ships with codiff',
   });
 });
 
+
+describe('codiff train postfilter', () => {
+  it('fits a copy of codiff-lite’s filter to a photo folder and writes it where restore finds it; bad input is one line', async () => {
+    // codiff-lite's folder without its filter, and two 96² crops of validation photos.
+    const lite = join(dir, 'lite-copy');
+    cpSync(liteModelDir(), lite, { recursive: true });
+    rmSync(join(lite, POST_FILTER_FILE));
+    const photos = join(dir, 'pf-photos');
+    mkdirSync(photos);
+    for (const name of ['val20_001.png', 'val20_002.png']) writeFileSync(join(photos, name), encodePng(crop(decodeImage(readFileSync(sharedPhotos('val', name))), 0, 0, 96, 96)));
+    const r = await codiff('train', 'postfilter', '--model', lite, '--data', photos, '--qf', '10,30');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^fitted on 2 photos \\(${2 * 2 * 96 * 96} pixels\\) in \\d+ s on wasm; wrote ${join(lite, POST_FILTER_FILE).replace(/[.\\/]/g, '\\$&')}$`));
+    const filter = await lumaPostFilterFromBytes(readFileSync(join(lite, POST_FILTER_FILE)));
+    expect(filter.provenance).toMatchObject({ photos: '2', every: '1', qualities: '10,30', samples: String(2 * 2 * 96 * 96) });
+    // 36,864 pixels over 1,536 classes: none has the 700 a class needs, so this filter corrects nothing.
+    expect(filter.provenance.classes_fitted).toBe('0');
+    expect(r.err).toMatch(/1536 of 1536 classes \(in the stage with the fewest\) had too few pixels to fit and correct nothing: more photos fit more of them/);
+    // restore --post-filter finds it there: a zero filter, so the output is the default restore's.
+    const [plain, filtered] = [join(dir, 'pf-plain.png'), join(dir, 'pf-filtered.png')];
+    expect((await codiff('restore', join(photos, 'val20_001.png'), '-o', plain, '--model', lite)).code).toBe(0);
+    expect((await codiff('restore', join(photos, 'val20_001.png'), '-o', filtered, '--model', lite, '--post-filter')).code).toBe(0);
+    expect(readFileSync(filtered).equals(readFileSync(plain))).toBe(true);
+
+    expect((await codiff('train', 'postfilter', '--model', lite, '--data', photos, '--every', '0')).err).toMatch(/--every/);
+    expect((await codiff('train', 'postfilter', '--model', lite, '--data', join(dir, 'nowhere'))).err).toMatch(/^codiff: .*nowhere: no such folder$/);
+    expect((await codiff('train', 'postfilter', '--model', model, '--data', photos, '-o', join(dir, 'x.safetensors'))).err).toMatch(
+      /^codiff: the luma post-filter follows the block-edge smoothing of a model on the pixel-unshuffle stand-in \(codiff-lite\); an SD-based CODiff has neither$/,
+    );
+    expect(existsSync(join(dir, 'x.safetensors'))).toBe(false);
+  }, 300_000);
+});

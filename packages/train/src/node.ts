@@ -5,3 +5,4 @@ export { lineChartSvg, scatterSvg, svgToPng, type LinePoint, type ScatterPoint }
 export { qualityStudy, STUDY_MAX_SIDE, type QualityStudy, type QualityRow } from './quality-study.js';
 export { trainStage2, loadStage2Config, STAGE2_CONFIG_NAMES, STAGE2_VALIDATION_QUALITIES, type Stage2RunOptions } from './stage2-run.js';
 export { readValidationPhotos, validateOnPhotos, PHOTO_VALIDATION_QUALITIES, type ValidationPhoto } from './photo-validation.js';
+export { fitPostFilter, POST_FILTER_QUALITIES, type PostFilterFitOptions } from './post-filter-fit.js';
