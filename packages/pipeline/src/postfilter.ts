@@ -45,12 +45,8 @@ function padded(plane: Float64Array, w: number, h: number, r: number): Float64Ar
   return out;
 }
 
-/** Offsets of a (2r+1)² neighbourhood from its centre in a plane `pw` wide, row by row. */
-function neighbourhood(pw: number, r: number): Int32Array {
-  const out: number[] = [];
-  for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) out.push(dy * pw + dx);
-  return Int32Array.from(out);
-}
+/** The JPEG's luma padded for its taps: made once per image, since every stage reads the same. */
+const paddedJpeg = (jpegLuma: Float64Array, w: number, h: number): Float64Array => padded(jpegLuma, w, h, JPEG_RADIUS);
 
 /** The sum over each pixel's 3×3 neighbourhood (edge pixels repeated beyond the border). */
 function boxSum3(plane: Float64Array, w: number, h: number): Float64Array {
@@ -68,17 +64,12 @@ function boxSum3(plane: Float64Array, w: number, h: number): Float64Array {
  */
 class FilterInput {
   readonly classes: Uint16Array;
-  /** The luma planes, padded for the taps, and the taps' offsets from a pixel's centre in them. */
+  /** The restored luma, padded for its taps. */
   readonly restored: Float64Array;
-  readonly jpeg: Float64Array;
-  readonly restoredTaps: Int32Array;
-  readonly jpegTaps: Int32Array;
 
-  constructor(restoredLuma: Float64Array, jpegLuma: Float64Array, readonly w: number, readonly h: number, grid: GridPhase) {
+  /** `jpeg`: `paddedJpeg` of the JPEG's luma. */
+  constructor(restoredLuma: Float64Array, readonly jpeg: Float64Array, readonly w: number, h: number, grid: GridPhase) {
     this.restored = padded(restoredLuma, w, h, RESTORED_RADIUS);
-    this.jpeg = padded(jpegLuma, w, h, JPEG_RADIUS);
-    this.restoredTaps = neighbourhood(w + 2 * RESTORED_RADIUS, RESTORED_RADIUS);
-    this.jpegTaps = neighbourhood(w + 2 * JPEG_RADIUS, JPEG_RADIUS);
     // Second differences along x and y, then their 3×3 sums: activity and direction.
     const secondX = new Float64Array(w * h), secondY = new Float64Array(w * h);
     const pw = w + 2 * RESTORED_RADIUS, r = this.restored;
@@ -112,10 +103,15 @@ class FilterInput {
   /** The features of pixel (x, y) into `out`: the restored 5×5 and the JPEG's 3×3, row by row, then the bias 1. */
   features(x: number, y: number, out: Float64Array): void {
     const [centreR, centreJ] = this.centres(x, y);
-    const { restored, jpeg, restoredTaps, jpegTaps } = this;
-    for (let k = 0; k < RESTORED_TAPS; k++) out[k] = restored[centreR + restoredTaps[k]];
-    for (let k = 0; k < JPEG_TAPS; k++) out[RESTORED_TAPS + k] = jpeg[centreJ + jpegTaps[k]];
-    out[RESTORED_TAPS + JPEG_TAPS] = 1;
+    const rw = this.w + 2 * RESTORED_RADIUS, jw = this.w + 2 * JPEG_RADIUS;
+    let k = 0;
+    for (let dy = -RESTORED_RADIUS; dy <= RESTORED_RADIUS; dy++) {
+      for (let dx = -RESTORED_RADIUS; dx <= RESTORED_RADIUS; dx++) out[k++] = this.restored[centreR + dy * rw + dx];
+    }
+    for (let dy = -JPEG_RADIUS; dy <= JPEG_RADIUS; dy++) {
+      for (let dx = -JPEG_RADIUS; dx <= JPEG_RADIUS; dx++) out[k++] = this.jpeg[centreJ + dy * jw + dx];
+    }
+    out[k] = 1;
   }
 }
 
@@ -134,6 +130,8 @@ function checkPair(a: Pixels, b: Pixels, what: string): void {
  */
 export class LumaPostFilter {
   readonly stages: number;
+  /** Each stage's weights in float64, read by the per-pixel loop. */
+  private readonly stageWeights: Float64Array[] = [];
 
   constructor(
     /** [stages, classes, features], row-major. */
@@ -145,6 +143,7 @@ export class LumaPostFilter {
     if (!Number.isInteger(this.stages) || this.stages < 1) {
       throw new PipelineError(`a luma post-filter has ${POST_FILTER_CLASSES}×${POST_FILTER_FEATURES} weights per stage (got ${weights.length})`);
     }
+    for (let stage = 0; stage < this.stages; stage++) this.stageWeights.push(Float64Array.from(weights.subarray(stage * STAGE_WEIGHTS, (stage + 1) * STAGE_WEIGHTS)));
   }
 
   /** The stages of `filters` in order, as one filter. */
@@ -161,10 +160,8 @@ export class LumaPostFilter {
   apply(restored: Pixels, jpeg: Pixels, grid: GridPhase = ALIGNED_GRID): Pixels {
     checkPair(restored, jpeg, 'the JPEG');
     checkGrid(grid);
-    const jpegLuma = luma(jpeg);
-    let out = restored;
-    for (let stage = 0; stage < this.stages; stage++) out = applyStage(this.weights.subarray(stage * STAGE_WEIGHTS, (stage + 1) * STAGE_WEIGHTS), out, jpegLuma, grid);
-    return out;
+    const jpegPlane = paddedJpeg(luma(jpeg), jpeg.width, jpeg.height);
+    return this.stageWeights.reduce((out, weights) => applyStage(weights, out, jpegPlane, grid), restored);
   }
 
   /** The filter as safetensors: `weight` [stages, classes, features] F32, the layout's version and the provenance in the metadata. */
@@ -173,19 +170,27 @@ export class LumaPostFilter {
   }
 }
 
-function applyStage(weights: Float32Array, restored: Pixels, jpegLuma: Float64Array, grid: GridPhase): Pixels {
+function applyStage(weights: Float64Array, restored: Pixels, jpegPlane: Float64Array, grid: GridPhase): Pixels {
   const { width: w, height: h, channels } = restored;
   const data = new Uint8Array(restored.data.length);
-  const input = new FilterInput(luma(restored), jpegLuma, w, h, grid);
-  const { restored: planeR, jpeg: planeJ, restoredTaps, jpegTaps } = input;
-  // `features` and a dot product, without the copy: this loop is the filter's run time.
+  const input = new FilterInput(luma(restored), jpegPlane, w, h, grid);
+  const { restored: planeR, jpeg: planeJ } = input;
+  const rw = w + 2 * RESTORED_RADIUS, jw = w + 2 * JPEG_RADIUS;
+  // `features` and a dot product without the copy, reading each tap row contiguously: this loop is the filter's run time.
   for (let y = 0, i = 0; y < h; y++) {
     let [centreR, centreJ] = input.centres(0, y);
     for (let x = 0; x < w; x++, i++, centreR++, centreJ++) {
-      const row = input.classes[i] * POST_FILTER_FEATURES;
-      let correction = weights[row + RESTORED_TAPS + JPEG_TAPS];
-      for (let k = 0; k < RESTORED_TAPS; k++) correction += weights[row + k] * planeR[centreR + restoredTaps[k]];
-      for (let k = 0; k < JPEG_TAPS; k++) correction += weights[row + RESTORED_TAPS + k] * planeJ[centreJ + jpegTaps[k]];
+      let k = input.classes[i] * POST_FILTER_FEATURES;
+      let correction = 0;
+      for (let dy = -RESTORED_RADIUS; dy <= RESTORED_RADIUS; dy++) {
+        const at = centreR + dy * rw;
+        for (let dx = -RESTORED_RADIUS; dx <= RESTORED_RADIUS; dx++) correction += weights[k++] * planeR[at + dx];
+      }
+      for (let dy = -JPEG_RADIUS; dy <= JPEG_RADIUS; dy++) {
+        const at = centreJ + dy * jw;
+        for (let dx = -JPEG_RADIUS; dx <= JPEG_RADIUS; dx++) correction += weights[k++] * planeJ[at + dx];
+      }
+      correction += weights[k];
       for (let ch = 0; ch < channels; ch++) {
         const v = Math.round(restored.data[i * channels + ch] + correction);
         data[i * channels + ch] = v < 0 ? 0 : v > 255 ? 255 : v;
@@ -244,7 +249,7 @@ export class LumaPostFilterFit {
     const { gram, moment, counts } = this;
     const K = POST_FILTER_FEATURES;
     const { width: w, height: h } = restored;
-    const input = new FilterInput(restoredLuma, luma(jpeg), w, h, grid);
+    const input = new FilterInput(restoredLuma, paddedJpeg(luma(jpeg), w, h), w, h, grid);
     const f = new Float64Array(K);
     for (let y = 0, i = 0; y < h; y++) {
       for (let x = 0; x < w; x++, i++) {
