@@ -1,20 +1,22 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LITE_MODEL_NAME } from '@codiff/model-lite';
 import { liteModelDir } from '@codiff/model-lite/node';
-import { STAND_IN_MODEL_FILES } from '@codiff/pipeline';
+import { OPTIONAL_MODEL_FILES, STAND_IN_MODEL_FILES } from '@codiff/pipeline';
 import { defineConfig, type Plugin } from 'vite';
 import { CROSS_ORIGIN_ISOLATION } from './src/headers.js';
 
 /**
- * The default model's files under `models/<name>/` of the site, with a manifest (sizes and a content id, which keys
- * the page's Cache Storage copy): emitted into the build, served by the dev server.
+ * The default model's files under `models/<name>/` of the site (its optional ones, the post-filter, where it has them),
+ * with a manifest (sizes and a content id, which keys the page's Cache Storage copy): emitted into the build, served
+ * by the dev server.
  */
 function defaultModel(): Plugin {
   const dir = liteModelDir();
   const base = `models/${LITE_MODEL_NAME}/`;
-  const files = () => STAND_IN_MODEL_FILES.map((path) => ({ path, bytes: readFileSync(join(dir, path)) }));
+  const files = () =>
+    [...STAND_IN_MODEL_FILES, ...OPTIONAL_MODEL_FILES.filter((path) => existsSync(join(dir, path)))].map((path) => ({ path, bytes: readFileSync(join(dir, path)) }));
   const manifest = (list: ReturnType<typeof files>) => {
     const id = createHash('sha256');
     for (const f of list) id.update(f.path).update(createHash('sha256').update(f.bytes).digest());

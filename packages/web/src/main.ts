@@ -13,6 +13,8 @@ const send = (message: ToWorker, transfer: Transferable[] = []) => worker.postMe
 
 let nextId = 1;
 let current: { id: number; name: string } | undefined;
+/** The JPEG restored last (or being restored): changing the post-filter option restores it again. */
+let lastFile: File | undefined;
 let downloadUrl: string | undefined;
 let degradeSource: File | undefined;
 let degradedJpeg: { url: string; file: File } | undefined;
@@ -53,13 +55,15 @@ function restore(file: File): void {
   showError($('error'), undefined);
   const id = nextId++;
   current = { id, name: file.name };
+  lastFile = file;
   $('job').hidden = false;
   $('result').hidden = true;
   $('info').hidden = false;
   $('info').textContent = `${file.name}: reading…`;
   setProgress(0, 1, 'waiting for the model');
   setState('restoring');
-  void file.arrayBuffer().then((bytes) => send({ type: 'restore', id, name: file.name, bytes }, [bytes]));
+  const postFilter = !$('post-filter-option').hidden && $<HTMLInputElement>('post-filter').checked;
+  void file.arrayBuffer().then((bytes) => send({ type: 'restore', id, name: file.name, bytes, postFilter }, [bytes]));
 }
 
 function setProgress(done: number, total: number, text: string): void {
@@ -85,6 +89,9 @@ $('file-input').addEventListener('change', (e) => {
 document.addEventListener('paste', (e) => {
   const file = [...(e.clipboardData?.files ?? [])][0];
   if (file) restore(file);
+});
+$('post-filter').addEventListener('change', () => {
+  if (lastFile) restore(lastFile);
 });
 $('cancel').addEventListener('click', () => {
   if (current) send({ type: 'cancel', id: current.id });
@@ -184,6 +191,7 @@ worker.addEventListener('message', (event: MessageEvent<FromWorker>) => {
       $('model').textContent = `${m.model} (${megabytes(m.bytes)}, ${m.source === 'cache' ? 'from this browser’s cache' : m.source === 'folder' ? 'from your folder' : 'downloaded'})`;
       $('model').dataset.source = m.source;
       $('model-progress').hidden = true;
+      $('post-filter-option').hidden = !m.postFilter;
       modelReady = true;
       if (!current) setState('ready', m.tensors);
       else document.body.dataset.tensors = String(m.tensors);

@@ -9,7 +9,8 @@ export type ModelSource = 'network' | 'cache' | 'folder';
 export type ToWorker =
   | { type: 'init'; backend: BackendChoice | undefined; modelUrl: string }
   | { type: 'load-folder'; files: { path: string; file: File }[] }
-  | { type: 'restore'; id: number; name: string; bytes: ArrayBuffer }
+  /** `postFilter`: run the model folder's luma post-filter (offered where 'ready' said `postFilter`). */
+  | { type: 'restore'; id: number; name: string; bytes: ArrayBuffer; postFilter: boolean }
   | { type: 'cancel'; id: number }
   | { type: 'degrade'; id: number; bytes: ArrayBuffer; quality: number };
 
@@ -22,7 +23,8 @@ export interface Rgba {
 
 export type FromWorker =
   | { type: 'loading'; what: string; done: number; total: number }
-  | { type: 'ready'; backend: BackendChoice; threads?: number; model: string; source: ModelSource; bytes: number; tensors: number }
+  /** `postFilter`: the model has a luma post-filter that its restore can run (codiff-lite's). */
+  | { type: 'ready'; backend: BackendChoice; threads?: number; model: string; source: ModelSource; bytes: number; tensors: number; postFilter: boolean }
   | { type: 'info'; id: number; width: number; height: number; grey: boolean; tableQuality?: { quality: number; exact: boolean }; caveQuality?: number; before?: Rgba }
   | { type: 'progress'; id: number; stage: string; done: number; total: number }
   | { type: 'restored'; id: number; png: ArrayBuffer; after: Rgba; seconds: number; tensors: number }

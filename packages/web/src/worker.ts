@@ -8,7 +8,7 @@ import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wa
 import { decodeImage, encodePng, readImageHeader } from '@codiff/image-io';
 import { encodeJpeg, readJpegInfo } from '@codiff/jpeg-codec';
 import { useBackend } from '@codiff/nn';
-import { loadModelFolder, restoreImage, type CodiffGenerator, type Pixels } from '@codiff/pipeline';
+import { deblocksByDefault, loadModelFolder, restoreImage, type CodiffGenerator, type Pixels } from '@codiff/pipeline';
 import { folderModel, openSiteModel, type OpenedModel } from './model-store.js';
 import type { BackendChoice, FromWorker, Rgba, ToWorker } from './protocol.js';
 
@@ -46,7 +46,7 @@ async function handle(message: Exclude<ToWorker, { type: 'cancel' }>): Promise<v
       backend ??= await startBackend(undefined);
       return load(folderModel(message.files));
     case 'restore':
-      return restore(message.id, message.name, new Uint8Array(message.bytes));
+      return restore(message.id, message.name, new Uint8Array(message.bytes), message.postFilter);
     case 'degrade':
       return degrade(message.id, new Uint8Array(message.bytes), message.quality);
   }
@@ -82,10 +82,12 @@ async function load(model: OpenedModel): Promise<void> {
   generator?.dispose();
   generator = next;
   const threads = backend === 'wasm' ? getThreadsCount() : undefined;
-  post({ type: 'ready', backend: backend!, threads, model: model.name, source: model.source(), bytes: model.bytes, tensors: tensors() });
+  // The post-filter runs between two block-edge smoothings, so only a model that smooths by default offers it.
+  const postFilter = next.postFilter !== undefined && deblocksByDefault(next);
+  post({ type: 'ready', backend: backend!, threads, model: model.name, source: model.source(), bytes: model.bytes, tensors: tensors(), postFilter });
 }
 
-async function restore(id: number, name: string, bytes: Uint8Array): Promise<void> {
+async function restore(id: number, name: string, bytes: Uint8Array, postFilter: boolean): Promise<void> {
   const signal = running.get(id)!.signal;
   try {
     if (!generator) throw new Error('the model is not loaded yet');
@@ -96,7 +98,7 @@ async function restore(id: number, name: string, bytes: Uint8Array): Promise<voi
     const caveQuality = await estimateQuality(generator, image);
     post({ type: 'info', id, width: image.width, height: image.height, grey: image.channels === 1, tableQuality: tables, caveQuality });
     const start = performance.now();
-    const restored = await restoreImage(generator, image, { signal, onProgress: (stage, done, total) => post({ type: 'progress', id, stage, done, total }) });
+    const restored = await restoreImage(generator, image, { signal, postFilter, onProgress: (stage, done, total) => post({ type: 'progress', id, stage, done, total }) });
     const seconds = (performance.now() - start) / 1000;
     const png = encodePng(restored);
     const after = rgba(restored);

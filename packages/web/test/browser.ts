@@ -85,5 +85,16 @@ export async function download(page: Page, selector: string, folder: string, tim
   throw new Error(`no download from ${selector} within ${timeoutMs} ms`);
 }
 
+/** The bytes a link points at (a blob: URL), read in the page: for a second file, which Chromium's multiple-download guard would hold back. */
+export async function linkBytes(page: Page, selector: string): Promise<Uint8Array> {
+  const b64 = await page.$eval(selector, async (a) => {
+    const bytes = new Uint8Array(await (await fetch((a as HTMLAnchorElement).href)).arrayBuffer());
+    let s = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(s);
+  });
+  return new Uint8Array(Buffer.from(b64, 'base64'));
+}
+
 export const text = (page: Page, selector: string): Promise<string> => page.$eval(selector, (e) => e.textContent ?? '');
 export const dataset = (page: Page): Promise<Record<string, string | undefined>> => page.evaluate(() => ({ ...document.body.dataset }));

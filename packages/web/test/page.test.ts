@@ -12,7 +12,7 @@ import { loadCodiffFolder } from '@codiff/pipeline/node';
 import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveSite, type ServedSite } from '@codiff/web/node';
-import { dataset, download, dropFile, hasChromium, launchChromium, openPage, text, waitForState, withReadyPage } from './browser.js';
+import { dataset, download, dropFile, hasChromium, launchChromium, linkBytes, openPage, text, waitForState, withReadyPage } from './browser.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const SAMPLE = join(root, 'samples', 'sample-q10.jpg');
@@ -94,6 +94,26 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
     }, 900_000);
   }
 
+  it('codiff-lite offers its post-filter, off at first; checking it restores the JPEG again as Node does with postFilter', async () => {
+    const filtered = await restoreImage(generator, decodeImage(sample, { orient: true }), { postFilter: true });
+    expect(difference(filtered, reference).max, 'the filter changes the sample').toBeGreaterThan(0);
+    await withReadyPage(browser, `${site.url}?backend=wasm`, async (tab) => {
+      expect(await tab.page.$eval('#post-filter-option', (e) => (e as HTMLElement).hidden)).toBe(false);
+      expect(await tab.page.$eval('#post-filter', (e) => (e as HTMLInputElement).checked)).toBe(false);
+      await dropFile(tab.page, '#drop', 'sample-q10.jpg', sample, 'image/jpeg');
+      expect(await waitForState(tab.page, FINISHED, 300_000)).toBe('done');
+      expect(difference(decodeImage(await linkBytes(tab.page, '#download')), reference).max).toBeLessThanOrEqual(TOLERANCE.wasm.max);
+      // The change handler starts the new restore at once, so the page is restoring when the click returns.
+      await tab.page.click('#post-filter');
+      expect((await dataset(tab.page)).state).toBe('restoring');
+      expect(await waitForState(tab.page, FINISHED, 300_000), await text(tab.page, '#error')).toBe('done');
+      const diff = difference(decodeImage(await linkBytes(tab.page, '#download')), filtered);
+      expect(diff.max, `max |Δ| ${diff.max}, mean ${diff.mean}`).toBeLessThanOrEqual(TOLERANCE.wasm.max);
+      expect(diff.mean).toBeLessThanOrEqual(TOLERANCE.wasm.mean);
+      expect(tab.errors).toEqual([]);
+    });
+  }, 600_000);
+
   it('a second visit loads the model from Cache Storage', async () => {
     await withReadyPage(browser, `${site.url}?backend=wasm`, async (tab) => {
       expect(await tab.page.$eval('#model', (e) => (e as HTMLElement).dataset.source)).toBe('network');
@@ -109,10 +129,11 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
       const input = await tab.page.$('#folder-input');
       await (input as unknown as { uploadFile(...paths: string[]): Promise<void> }).uploadFile(liteModelDir());
       await tab.page.waitForFunction(() => document.getElementById('model')!.dataset.source === 'folder', { timeout: 120_000 });
-      // Every file of the folder counts, the luma post-filter (which the page does not run) too.
+      // Every file of the folder counts, the luma post-filter too, which the page then offers.
       const files = readdirSync(liteModelDir(), { recursive: true, withFileTypes: true }).filter((f) => f.isFile());
       const bytes = files.reduce((n, f) => n + statSync(join(f.parentPath, f.name)).size, 0);
       expect(await text(tab.page, '#model')).toBe(`model (${(bytes / 1e6).toFixed(1)} MB, from your folder)`);
+      expect(await tab.page.$eval('#post-filter-option', (e) => (e as HTMLElement).hidden)).toBe(false);
       await dropFile(tab.page, '#drop', 'sample-q10.jpg', sample, 'image/jpeg');
       expect(await waitForState(tab.page, FINISHED, 300_000)).toBe('done');
       const saved = await download(tab.page, '#download', tab.downloads);
