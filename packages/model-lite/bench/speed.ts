@@ -1,5 +1,7 @@
 // codiff-lite's restore time on a 768×512 photo (Kodak kodim01 at QF 10) beside Debian's jpegqs on the same JPEG,
 // in one run (the ratio is of numbers measured together). Default backend and threads, as `codiff restore` uses:
+// Then the same restore with the luma post-filter (`--post-filter`), alternating with the default so both see the
+// same machine:
 //   npx tsx packages/model-lite/bench/speed.ts [--backend wasm|webgpu] [--threads N] [--repeat 3]
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -48,6 +50,18 @@ for (let i = 0; i < Number(values.repeat); i++) {
   });
   runs.push((performance.now() - t) / 1000);
 }
+// The post-filter's cost: default and filtered restores in turn, the difference of their medians.
+const pairs: { plain: number; filtered: number }[] = [];
+let filtered: Pixels = jpeg;
+for (let i = 0; i < Number(values.repeat); i++) {
+  t = performance.now();
+  await restoreImage(g, jpeg);
+  const plain = (performance.now() - t) / 1000;
+  t = performance.now();
+  filtered = await restoreImage(g, jpeg, { postFilter: true });
+  pairs.push({ plain, filtered: (performance.now() - t) / 1000 });
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const jpegqsRuns: number[] = [];
 for (let i = 0; i < Number(values.repeat); i++) {
   t = performance.now();
@@ -65,7 +79,15 @@ console.log(
     lastRunStages: stages,
     jpegqsSeconds: jpegqsRuns.map((s) => +s.toFixed(3)),
     ratioBestToJpegqs: +(best(runs) / best(jpegqsRuns)).toFixed(2),
-    psnrY: { jpeg: +psnr(original, jpeg, { on: 'y8' }).toFixed(2), restored: +psnr(original, restored, { on: 'y8' }).toFixed(2) },
+    postFilter: {
+      restoreSeconds: pairs.map((p) => +p.filtered.toFixed(3)),
+      addedSecondsMedian: +(median(pairs.map((p) => p.filtered)) - median(pairs.map((p) => p.plain))).toFixed(3),
+    },
+    psnrY: {
+      jpeg: +psnr(original, jpeg, { on: 'y8' }).toFixed(2),
+      restored: +psnr(original, restored, { on: 'y8' }).toFixed(2),
+      postFilter: +psnr(original, filtered, { on: 'y8' }).toFixed(2),
+    },
   }),
 );
 g.dispose();
