@@ -20,7 +20,7 @@ export {
   COLOR_FIXES,
   type ColorFix,
 } from './colorfix.js';
-export { restoreImage, deblocksByDefault, type Pixels, type RestoreOptions, type RestoreStage } from './restore.js';
+export { restoreImage, deblocksByDefault, postFilterSmoothed, type Pixels, type RestoreOptions, type RestoreStage } from './restore.js';
 export { smoothBlockEdges, blockEdgeRatio, ALIGNED_GRID, type GridPhase, type BlockEdgeSmoothing } from './deblock.js';
 export {
   LumaPostFilter,

@@ -6,7 +6,7 @@ import { ALIGNED_GRID, smoothBlockEdges, type GridPhase } from './deblock.js';
 import { PipelineError } from './errors.js';
 import type { CodiffGenerator } from './generator.js';
 import { PixelUnshuffleAutoencoder } from './pixel-unshuffle.js';
-import { POST_FILTER_FILE } from './postfilter.js';
+import { POST_FILTER_FILE, type LumaPostFilter } from './postfilter.js';
 import { tiledDecoder, tiledEncoder, type TiledVaeOptions } from './tiled-vae.js';
 import { abortPoint, LATENT_OVERLAP, LATENT_TILE, tiledPrediction } from './tiling.js';
 
@@ -104,11 +104,19 @@ export async function restoreImage(g: CodiffGenerator, image: Pixels, options: R
     if (!deblock) return out;
     const grid = options.grid ?? ALIGNED_GRID;
     const smoothed = smoothBlockEdges(out, grid).image;
-    // The filter leaves some steps at the block edges again, which the second smoothing takes back (PSNR-B).
-    return options.postFilter ? smoothBlockEdges(g.postFilter!.apply(smoothed, image, grid), grid).image : smoothed;
+    return options.postFilter ? postFilterSmoothed(g.postFilter!, smoothed, image, grid) : smoothed;
   } finally {
     tf.dispose(held);
   }
+}
+
+/**
+ * `restoreImage`'s `postFilter` step, on `smoothed`, what it returned without the filter (`jpeg`: the image it was
+ * given): the filter, then the smoothing again, which takes back the steps the filter leaves at block edges (PSNR-B).
+ * A caller that kept `smoothed` can switch the filter on without running the model again (the web page does).
+ */
+export function postFilterSmoothed(filter: LumaPostFilter, smoothed: Pixels, jpeg: Pixels, grid: GridPhase = ALIGNED_GRID): Pixels {
+  return smoothBlockEdges(filter.apply(smoothed, jpeg, grid), grid).image;
 }
 
 /**

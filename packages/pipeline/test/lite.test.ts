@@ -18,6 +18,7 @@ import {
   POST_FILTER_CLASSES,
   POST_FILTER_FEATURES,
   POST_FILTER_FILE,
+  postFilterSmoothed,
   restoreImage,
   smoothBlockEdges,
   type Pixels,
@@ -177,7 +178,10 @@ describe('a generator with a UNet trained in full on the stand-in (codiff-liteâ€
       const smoothed = smoothBlockEdges(alone, grid).image;
       // The default leaves the filter out; postFilter runs it after the smoothing and smooths again.
       expect(await restoreImage(loaded, image, { grid })).toEqual(smoothed);
-      expect(await restoreImage(loaded, image, { grid, postFilter: true })).toEqual(smoothBlockEdges(filter.apply(smoothed, image, grid), grid).image);
+      const filtered = await restoreImage(loaded, image, { grid, postFilter: true });
+      expect(filtered).toEqual(smoothBlockEdges(filter.apply(smoothed, image, grid), grid).image);
+      // The same step on the kept default restore, without the model.
+      expect(postFilterSmoothed(loaded.postFilter!, smoothed, image, grid)).toEqual(filtered);
     }
     await expect(restoreImage(loaded, image, { postFilter: true, deblock: false })).rejects.toThrow(/postFilter runs after the block-edge smoothing, which is off here/);
     loaded.dispose();
