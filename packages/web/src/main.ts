@@ -13,8 +13,9 @@ const send = (message: ToWorker, transfer: Transferable[] = []) => worker.postMe
 
 let nextId = 1;
 let current: { id: number; name: string } | undefined;
-/** The JPEG restored last (or being restored): changing the post-filter option restores it again. */
+/** The JPEG being restored (changing the post-filter option starts it again), and the restore on screen (switched at once). */
 let lastFile: File | undefined;
+let shown: { id: number; name: string } | undefined;
 let downloadUrl: string | undefined;
 let degradeSource: File | undefined;
 let degradedJpeg: { url: string; file: File } | undefined;
@@ -50,19 +51,23 @@ $('folder-input').addEventListener('change', (e) => {
 
 // ---- restore ------------------------------------------------------------------------------------------------------
 
+/** Whether the next restore runs the post-filter: its box is shown (the model has one) and checked. */
+const postFilterOn = () => !$('post-filter-option').hidden && $<HTMLInputElement>('post-filter').checked;
+
 function restore(file: File): void {
   if (current) send({ type: 'cancel', id: current.id });
   showError($('error'), undefined);
   const id = nextId++;
   current = { id, name: file.name };
   lastFile = file;
+  shown = undefined;
   $('job').hidden = false;
   $('result').hidden = true;
   $('info').hidden = false;
   $('info').textContent = `${file.name}: reading…`;
   setProgress(0, 1, 'waiting for the model');
   setState('restoring');
-  const postFilter = !$('post-filter-option').hidden && $<HTMLInputElement>('post-filter').checked;
+  const postFilter = postFilterOn();
   void file.arrayBuffer().then((bytes) => send({ type: 'restore', id, name: file.name, bytes, postFilter }, [bytes]));
 }
 
@@ -91,7 +96,12 @@ document.addEventListener('paste', (e) => {
   if (file) restore(file);
 });
 $('post-filter').addEventListener('change', () => {
-  if (lastFile) restore(lastFile);
+  if (current && lastFile) return restore(lastFile);
+  if (!shown) return;
+  // The worker keeps the finished restore without the filter: switching it does not run the model again.
+  current = shown;
+  setState('restoring');
+  send({ type: 'post-filter', id: shown.id, on: postFilterOn() });
 });
 $('cancel').addEventListener('click', () => {
   if (current) send({ type: 'cancel', id: current.id });
@@ -215,10 +225,11 @@ worker.addEventListener('message', (event: MessageEvent<FromWorker>) => {
       const download = $<HTMLAnchorElement>('download');
       download.href = downloadUrl;
       download.download = `${baseName(current.name)}-restored.png`;
-      $('timing').textContent = `restored in ${m.seconds.toFixed(1)} s`;
+      $('timing').textContent = m.step === 'restore' ? `restored in ${m.seconds.toFixed(1)} s` : `post-filter ${postFilterOn() ? 'on' : 'off'} in ${m.seconds.toFixed(1)} s`;
       $('job').hidden = true;
       $('result').hidden = false;
       layout();
+      shown = current;
       current = undefined;
       setState('done', m.tensors);
       return;

@@ -11,6 +11,8 @@ export type ToWorker =
   | { type: 'load-folder'; files: { path: string; file: File }[] }
   /** `postFilter`: run the model folder's luma post-filter (offered where 'ready' said `postFilter`). */
   | { type: 'restore'; id: number; name: string; bytes: ArrayBuffer; postFilter: boolean }
+  /** The finished restore `id` again, with the post-filter on or off: the model does not run again. */
+  | { type: 'post-filter'; id: number; on: boolean }
   | { type: 'cancel'; id: number }
   | { type: 'degrade'; id: number; bytes: ArrayBuffer; quality: number };
 
@@ -27,7 +29,8 @@ export type FromWorker =
   | { type: 'ready'; backend: BackendChoice; threads?: number; model: string; source: ModelSource; bytes: number; tensors: number; postFilter: boolean }
   | { type: 'info'; id: number; width: number; height: number; grey: boolean; tableQuality?: { quality: number; exact: boolean }; caveQuality?: number; before?: Rgba }
   | { type: 'progress'; id: number; stage: string; done: number; total: number }
-  | { type: 'restored'; id: number; png: ArrayBuffer; after: Rgba; seconds: number; tensors: number }
+  /** `step`: what took `seconds`, the whole restore or only switching the post-filter. */
+  | { type: 'restored'; id: number; step: 'restore' | 'post-filter'; png: ArrayBuffer; after: Rgba; seconds: number; tensors: number }
   | { type: 'cancelled'; id: number; tensors: number }
   | { type: 'degraded'; id: number; jpeg: ArrayBuffer; width: number; height: number }
   | { type: 'error'; id?: number; message: string; tensors: number };

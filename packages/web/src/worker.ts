@@ -8,7 +8,7 @@ import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wa
 import { decodeImage, encodePng, readImageHeader } from '@codiff/image-io';
 import { encodeJpeg, readJpegInfo } from '@codiff/jpeg-codec';
 import { useBackend } from '@codiff/nn';
-import { deblocksByDefault, loadModelFolder, restoreImage, type CodiffGenerator, type Pixels } from '@codiff/pipeline';
+import { deblocksByDefault, loadModelFolder, postFilterSmoothed, restoreImage, type CodiffGenerator, type Pixels } from '@codiff/pipeline';
 import { folderModel, openSiteModel, type OpenedModel } from './model-store.js';
 import type { BackendChoice, FromWorker, Rgba, ToWorker } from './protocol.js';
 
@@ -21,6 +21,8 @@ const post = (message: FromWorker, transfer: Transferable[] = []) => scope.postM
 const tensors = () => tf.memory().numTensors;
 
 let generator: CodiffGenerator | undefined;
+/** The last restore without the post-filter, and its JPEG, where the model has a filter: switching it needs no model run. */
+let kept: { id: number; jpeg: Pixels; plain: Pixels } | undefined;
 let backend: BackendChoice | undefined;
 const running = new Map<number, AbortController>();
 /** Jobs run one after another; only 'cancel' is handled at once. */
@@ -49,6 +51,8 @@ async function handle(message: Exclude<ToWorker, { type: 'cancel' }>): Promise<v
       return restore(message.id, message.name, new Uint8Array(message.bytes), message.postFilter);
     case 'degrade':
       return degrade(message.id, new Uint8Array(message.bytes), message.quality);
+    case 'post-filter':
+      return switchPostFilter(message.id, message.on);
   }
 }
 
@@ -81,10 +85,9 @@ async function load(model: OpenedModel): Promise<void> {
   const next = await loadModelFolder(model.folder, { host: backend === 'wasm' ? 'sd' : false });
   generator?.dispose();
   generator = next;
+  kept = undefined;
   const threads = backend === 'wasm' ? getThreadsCount() : undefined;
-  // The post-filter runs between two block-edge smoothings, so only a model that smooths by default offers it.
-  const postFilter = next.postFilter !== undefined && deblocksByDefault(next);
-  post({ type: 'ready', backend: backend!, threads, model: model.name, source: model.source(), bytes: model.bytes, tensors: tensors(), postFilter });
+  post({ type: 'ready', backend: backend!, threads, model: model.name, source: model.source(), bytes: model.bytes, tensors: tensors(), postFilter: offersPostFilter(next) });
 }
 
 async function restore(id: number, name: string, bytes: Uint8Array, postFilter: boolean): Promise<void> {
@@ -98,17 +101,36 @@ async function restore(id: number, name: string, bytes: Uint8Array, postFilter: 
     const caveQuality = await estimateQuality(generator, image);
     post({ type: 'info', id, width: image.width, height: image.height, grey: image.channels === 1, tableQuality: tables, caveQuality });
     const start = performance.now();
-    const restored = await restoreImage(generator, image, { signal, postFilter, onProgress: (stage, done, total) => post({ type: 'progress', id, stage, done, total }) });
-    const seconds = (performance.now() - start) / 1000;
-    const png = encodePng(restored);
-    const after = rgba(restored);
-    post({ type: 'restored', id, png: png.buffer as ArrayBuffer, after, seconds, tensors: tensors() }, [png.buffer as ArrayBuffer, after.data]);
+    const plain = await restoreImage(generator, image, { signal, onProgress: (stage, done, total) => post({ type: 'progress', id, stage, done, total }) });
+    kept = offersPostFilter(generator) ? { id, jpeg: image, plain } : undefined;
+    const restored = postFilter ? keptRestore(id, true) : plain;
+    sendRestored(id, 'restore', restored, (performance.now() - start) / 1000);
   } catch (e) {
     if (signal.aborted) post({ type: 'cancelled', id, tensors: tensors() });
     else throw e;
   } finally {
     running.delete(id);
   }
+}
+
+// The post-filter runs between two block-edge smoothings, so only a model that smooths by default offers it.
+const offersPostFilter = (g: CodiffGenerator | undefined) => g?.postFilter !== undefined && deblocksByDefault(g);
+
+/** The kept restore `id`, with the post-filter or without it. */
+function keptRestore(id: number, postFilter: boolean): Pixels {
+  if (kept?.id !== id) throw new Error(offersPostFilter(generator) ? 'that photo is no longer kept: restore it again' : 'this model has no post-filter');
+  return postFilter ? postFilterSmoothed(generator!.postFilter!, kept.plain, kept.jpeg) : kept.plain;
+}
+
+function switchPostFilter(id: number, on: boolean): void {
+  const start = performance.now();
+  sendRestored(id, 'post-filter', keptRestore(id, on), (performance.now() - start) / 1000);
+}
+
+function sendRestored(id: number, step: 'restore' | 'post-filter', restored: Pixels, seconds: number): void {
+  const png = encodePng(restored);
+  const after = rgba(restored);
+  post({ type: 'restored', id, step, png: png.buffer as ArrayBuffer, after, seconds, tensors: tensors() }, [png.buffer as ArrayBuffer, after.data]);
 }
 
 /** A JPEG the user gave, decoded upright; anything else gets a message that says what to do. */
