@@ -225,7 +225,7 @@ worker.addEventListener('message', (event: MessageEvent<FromWorker>) => {
       const download = $<HTMLAnchorElement>('download');
       download.href = downloadUrl;
       download.download = `${baseName(current.name)}-restored.png`;
-      $('timing').textContent = m.step === 'restore' ? `restored in ${m.seconds.toFixed(1)} s` : `post-filter ${postFilterOn() ? 'on' : 'off'} in ${m.seconds.toFixed(1)} s`;
+      $('timing').textContent = m.step === 'restore' ? `restored in ${m.seconds.toFixed(1)} s` : `post-filter ${postFilterOn() ? 'on' : 'off'} in ${m.seconds.toFixed(2)} s`;
       $('job').hidden = true;
       $('result').hidden = false;
       layout();

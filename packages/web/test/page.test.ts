@@ -107,7 +107,7 @@ describe.skipIf(!hasChromium)('the page in headless Chromium', () => {
       // alone (the timing line says so), not a restore.
       await tab.page.click('#post-filter');
       expect(await waitForState(tab.page, FINISHED, 60_000), await text(tab.page, '#error')).toBe('done');
-      expect(await text(tab.page, '#timing')).toMatch(/^post-filter on in \d+\.\d s$/);
+      expect(await text(tab.page, '#timing')).toMatch(/^post-filter on in \d+\.\d\d s$/);
       const diff = difference(decodeImage(await linkBytes(tab.page, '#download')), filtered);
       expect(diff.max, `max |Δ| ${diff.max}, mean ${diff.mean}`).toBeLessThanOrEqual(TOLERANCE.wasm.max);
       expect(diff.mean).toBeLessThanOrEqual(TOLERANCE.wasm.mean);
