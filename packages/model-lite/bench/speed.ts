@@ -1,7 +1,7 @@
 // codiff-lite's restore time on a 768×512 photo (Kodak kodim01 at QF 10) beside Debian's jpegqs on the same JPEG,
-// in one run (the ratio is of numbers measured together). Default backend and threads, as `codiff restore` uses:
-// Then the same restore with the luma post-filter (`--post-filter`), alternating with the default so both see the
-// same machine:
+// in one run (the ratio is of numbers measured together), then the same restore with the luma post-filter
+// (`--post-filter`), alternating with the default so both see the same machine. Default backend and threads, as
+// `codiff restore` uses:
 //   npx tsx packages/model-lite/bench/speed.ts [--backend wasm|webgpu] [--threads N] [--repeat 3]
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
